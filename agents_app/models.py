@@ -1,0 +1,1 @@
+"""Models of agents_app (filled in by its own feature work)."""

@@ -1,0 +1,1 @@
+"""Models of campaigns (filled in by its own feature work)."""

@@ -1,0 +1,1 @@
+"""Models of conversations (filled in by its own feature work)."""

@@ -1,0 +1,1 @@
+"""Models of knowledge (filled in by its own feature work)."""

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from morvo import selectors
+from morvo.models import ApiToken
+
+# last_used_at is informative; writing it on every call would cost a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def token_authenticate(raw_key: str) -> ApiToken | None:
+    """Shared by the REST API and the websocket middleware."""
+    token = selectors.api_token_by_key(raw_key)
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+class TenantTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <key>``. The token names both the user and the tenant."""
+
+    keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid token header: expected 'Token <key>'."))
+        try:
+            raw_key = header[1].decode()
+        except UnicodeError as error:
+            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from error
+        token = token_authenticate(raw_key)
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        request._request.tenant = token.tenant  # type: ignore[attr-defined]
+        request._request.membership = selectors.membership_for(token.user, token.tenant)  # type: ignore[attr-defined]
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class TenantSessionAuthentication(authentication.SessionAuthentication):
+    """A signed-in user of the pages, in the tenant selected there (CSRF enforced)."""
+
+    def authenticate(self, request: Request) -> tuple[Any, None] | None:
+        result = super().authenticate(request)
+        if result is None or getattr(request._request, "tenant", None) is None:
+            return None
+        return result

@@ -1,0 +1,71 @@
+"""The Celery app. Tasks that work for a tenant take the tenant id first and use
+:class:`TenantTask` (``@tenant_task``), which loads the tenant and makes it active."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import task_failure, task_retry, task_success
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "morvo.settings")
+
+app = Celery("morvo")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+
+class TenantGone(Exception):
+    """The task's tenant no longer exists or is inactive; the task is dropped, not retried."""
+
+
+class TenantTask(Task):  # type: ignore[misc]
+    """``run(tenant, *args)`` is called with the Tenant loaded from the first argument, and
+    that tenant active for the whole run."""
+
+    def __call__(self, tenant_id: int, *args: Any, **kwargs: Any) -> Any:
+        from morvo import tenancy
+        from morvo.models import Tenant
+
+        if not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
+            raise TypeError(f"{self.name}: the first argument must be a tenant id, got {tenant_id!r}")
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        if tenant is None:
+            logger.warning("%s: tenant %s is gone; dropping the task", self.name, tenant_id)
+            raise TenantGone(tenant_id)
+        with tenancy.tenant_context(tenant):
+            return self.run(tenant, *args, **kwargs)
+
+
+def tenant_task(*args: Any, **options: Any) -> Any:
+    """``@tenant_task`` / ``@tenant_task(name=…)``: a task whose first argument is a tenant id."""
+    options.setdefault("base", TenantTask)
+    options.setdefault("throws", (TenantGone,))
+    if len(args) == 1 and callable(args[0]):
+        return app.task(**options)(args[0])
+    return app.task(*args, **options)
+
+
+@task_success.connect
+def _count_success(sender: Any = None, **kwargs: Any) -> None:
+    from morvo import metrics
+
+    metrics.CELERY_TASKS.labels(task=getattr(sender, "name", "?"), state="succeeded").inc()
+
+
+@task_failure.connect
+def _count_failure(sender: Any = None, **kwargs: Any) -> None:
+    from morvo import metrics
+
+    metrics.CELERY_TASKS.labels(task=getattr(sender, "name", "?"), state="failed").inc()
+
+
+@task_retry.connect
+def _count_retry(sender: Any = None, **kwargs: Any) -> None:
+    from morvo import metrics
+
+    metrics.CELERY_TASKS.labels(task=getattr(sender, "name", "?"), state="retried").inc()

@@ -1,0 +1,71 @@
+"""The channel layer of the embedded profile: PostgreSQL LISTEN/NOTIFY (channels-postgres).
+
+Two things differ from the stock layer:
+- the connection comes from Django's default database at the moment the layer is built,
+  so the test suite (which renames the database) and the embedded server's socket are
+  followed without repeating them in settings;
+- the psycopg pool is kept per event loop. The stock layer keeps one pool per process,
+  bound to the loop that opened it; a Celery task or a management command that sends
+  with ``async_to_sync`` runs each call on a fresh loop, and a pool from a dead loop
+  hangs. Pools of loops that have closed are released on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+import psycopg
+import psycopg_pool
+from channels_postgres import core as postgres_core
+from channels_postgres.db import DatabaseLayer
+
+
+def _configure(connection: psycopg.AsyncConnection) -> typing.Awaitable[None]:
+    async def configure() -> None:
+        await connection.set_autocommit(True)
+        connection.prepare_threshold = 0
+        connection.prepared_max = None
+
+    return configure()
+
+
+class LoopScopedDatabaseLayer(DatabaseLayer):
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pools: dict[asyncio.AbstractEventLoop, psycopg_pool.AsyncConnectionPool] = {}
+
+    def _release_dead_pools(self) -> None:
+        for loop in [loop for loop in self._pools if loop.is_closed()]:
+            pool = self._pools.pop(loop)
+            # The loop that ran this pool is gone, so it cannot be closed the async way;
+            # finish the sockets directly so the server does not keep the sessions.
+            for connection in list(getattr(pool, "_pool", [])):
+                connection.pgconn.finish()
+
+    async def get_db_pool(self, db_params: dict[str, typing.Any]) -> psycopg_pool.AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is not None:
+            return pool
+        self._release_dead_pools()
+        pool = psycopg_pool.AsyncConnectionPool(
+            conninfo=psycopg.conninfo.make_conninfo(conninfo="", **db_params),
+            open=False,
+            configure=_configure,
+            **{"min_size": 1, "max_size": 8, **self.psycopg_options},
+        )
+        await pool.open(wait=True)
+        self._pools[loop] = pool
+        return pool
+
+
+class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):
+    def __init__(self, **config: typing.Any) -> None:
+        from django.db import connections
+
+        database = dict(connections["default"].settings_dict)
+        database["OPTIONS"] = {}  # Django's pool options are not psycopg connection options
+        psycopg_options = config.pop("PSYCOPG_OPTIONS", {})
+        super().__init__(**config, **database)
+        self.django_db = LoopScopedDatabaseLayer(psycopg_options, self.db_params, logger=postgres_core.logger)

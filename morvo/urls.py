@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from crm.api import views as crm_views
+from morvo import health, metrics, views
+from morvo.api import endpoints
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("products", crm_views.ProductViewSet, basename="product")
+router.register("orders", crm_views.OrderViewSet, basename="order")
+router.register("product-stats", crm_views.ProductDailyStatViewSet, basename="product-stat")
+router.register("sentiment-mentions", crm_views.SentimentMentionViewSet, basename="sentiment-mention")
+
+api_v1 = [
+    path("me", endpoints.MeView.as_view(), name="me"),
+    path("me/", endpoints.MeView.as_view()),
+    path("tenant", endpoints.TenantView.as_view(), name="tenant"),
+    path("tenant/", endpoints.TenantView.as_view()),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("app/", views.app_home, name="app-home"),
+    path("app/tenant/switch/", views.tenant_switch, name="tenant-switch"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+]
