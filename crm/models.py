@@ -40,7 +40,9 @@ class Product(TenantScopedModel):
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)
     category = models.CharField(_("category"), max_length=100, blank=True)
-    price = models.DecimalField(_("price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    price = models.DecimalField(
+        _("price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
     currency = models.CharField(_("currency"), max_length=3, default="SAR")
     stock_quantity = models.IntegerField(_("stock"), default=0, validators=[MinValueValidator(0)])
     image_url = models.URLField(_("image URL"), blank=True)
@@ -103,7 +105,9 @@ class Order(TenantScopedModel):
 
 class OrderItem(TenantScopedModel):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_items")
+    # RESTRICT, not PROTECT: a product with sales cannot be deleted on its own, but deleting
+    # the tenant (which deletes the order items in the same cascade) works.
+    product = models.ForeignKey(Product, on_delete=models.RESTRICT, related_name="order_items")
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
 

@@ -45,4 +45,3 @@ def store_headline(tenant: Tenant, days: int = 30) -> StoreHeadline:
         stock_outs=counts["out"],
         products=counts["all"],
     )
-

@@ -7,11 +7,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from morvo import services
-from morvo.admin_mixins import can_manage, can_view
+from morvo.admin_mixins import MissingObjectIs404Mixin, can_manage, can_view
 from morvo.models import ApiToken, Heartbeat, Membership, Tenant
 
 
-def _member_tenant_ids(request: HttpRequest) -> list[int]:
+def _member_tenant_ids(request: Any) -> list[int]:
     return list(Membership.objects.filter(user=request.user).values_list("tenant_id", flat=True))
 
 
@@ -22,7 +22,7 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TenantAdmin(MissingObjectIs404Mixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "slug", "business_type", "default_language", "currency", "is_active", "created_at"]
     list_filter = ["business_type", "default_language", "is_active"]
     search_fields = ["name", "slug"]
@@ -41,9 +41,8 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and not request.user.is_superuser:
-            return Membership.objects.filter(
-                user=request.user, tenant=obj, role__in=Membership.MANAGING_ROLES
-            ).exists()
+            managing = Membership.objects.filter(tenant=obj, role__in=Membership.MANAGING_ROLES)
+            return managing.filter(user_id=request.user.pk or 0).exists()
         return can_manage(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -60,7 +59,7 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(MissingObjectIs404Mixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Tokens are visible (never their keys) and revocable. New ones are issued here or with
     ``manage.py issue_api_token``; the key is shown once."""
 

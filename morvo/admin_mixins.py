@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
 from morvo import tenancy
 from morvo.tenancy import TenantScopedModel
@@ -26,7 +27,15 @@ def can_manage(request: HttpRequest) -> bool:
     return bool(request.user.is_superuser or (membership is not None and membership.can_manage))
 
 
-class TenantScopedAdminMixin:
+class MissingObjectIs404Mixin:
+    """Django's admin redirects to the index with a message for a missing object. Morvo
+    answers another tenant's object exactly like a missing one, everywhere: 404."""
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
+        raise Http404
+
+
+class TenantScopedAdminMixin(MissingObjectIs404Mixin):
     """Members see and change their selected tenant's rows (by role); superusers see all.
 
     Forms run inside the edited object's tenant, so foreign-key choices and uniqueness
@@ -71,7 +80,27 @@ class TenantScopedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
+class TenantScopedModelForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Binds a new row to the active tenant before validation, and validates the
+    constraints that involve ``tenant`` (unique SKU per tenant…) although the field is not
+    on the form: otherwise a duplicate would reach the database as a 500."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.tenant_id:
+            tenant = tenancy.current_tenant()
+            if tenant is not None:
+                self.instance.tenant = tenant
+
+    def _get_validation_exclusions(self) -> Any:
+        exclusions = super()._get_validation_exclusions()  # type: ignore[misc]
+        exclusions.discard("tenant")
+        return exclusions
+
+
 class TenantScopedModelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    form = TenantScopedModelForm
+
     def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
         return [*columns, "tenant"] if request.user.is_superuser else columns

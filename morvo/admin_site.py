@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -30,10 +30,15 @@ class MorvoAdminSite(admin.AdminSite):
             return render(request, "admin/no_access.html", status=403)
         return redirect_to_login(request.GET.get("next", reverse("admin:index")), reverse("account_login"))
 
-    def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return redirect_to_login(reverse("admin:index"), reverse("account_logout"))
+    def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:  # type: ignore[override]
+        if request.method == "POST":  # the admin's own sign-out button posts here
+            from allauth.account.adapter import get_adapter
 
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+            get_adapter(request).logout(request)
+            return redirect(reverse("account_login"))
+        return redirect(reverse("account_logout"))
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:  # type: ignore[override]
         from crm.selectors import store_headline
 
         tenant = getattr(request, "tenant", None)

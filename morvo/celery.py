@@ -10,6 +10,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import task_failure, task_retry, task_success
 
+import morvo.broker  # noqa: F401  (registers the embedded broker transport)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "morvo.settings")
 
 app = Celery("morvo")

@@ -7,7 +7,9 @@ Two things differ from the stock layer:
 - the psycopg pool is kept per event loop. The stock layer keeps one pool per process,
   bound to the loop that opened it; a Celery task or a management command that sends
   with ``async_to_sync`` runs each call on a fresh loop, and a pool from a dead loop
-  hangs. Pools of loops that have closed are released on the next call.
+  hangs. Pools of loops that have closed are released on the next call;
+- leaving a group goes through that pool too (the stock layer expects a Django database
+  alias named ``channels_postgres``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import typing
 import psycopg
 import psycopg_pool
 from channels_postgres import core as postgres_core
-from channels_postgres.db import DatabaseLayer
+from channels_postgres.db import GROUP_CHANNEL_TABLE, DatabaseLayer
+from psycopg import sql
 
 
 def _configure(connection: psycopg.AsyncConnection) -> typing.Awaitable[None]:
@@ -58,6 +61,16 @@ class LoopScopedDatabaseLayer(DatabaseLayer):
         await pool.open(wait=True)
         self._pools[loop] = pool
         return pool
+
+    async def delete_channel_group(self, group_key: str, channel: str) -> None:
+        # The stock layer does this one query through the Django ORM on a database alias
+        # named "channels_postgres"; the layer's own pool needs no such alias.
+        pool = await self.get_db_pool(db_params=self.db_params)
+        statement = sql.SQL("DELETE FROM {table} WHERE group_key = %s AND channel = %s").format(
+            table=sql.Identifier(GROUP_CHANNEL_TABLE)
+        )
+        async with pool.connection() as conn:
+            await conn.execute(statement, (group_key, channel))
 
 
 class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):

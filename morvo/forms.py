@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +23,7 @@ class TenantSignupForm(forms.Form):
 
     field_order = ["business_name", "business_type", "default_language", "email", "password1", "password2"]
 
-    def signup(self, request: HttpRequest, user: AbstractBaseUser) -> None:
+    def signup(self, request: HttpRequest, user: User) -> None:
         tenant = services.tenant_create(
             name=self.cleaned_data["business_name"],
             owner=user,
@@ -33,9 +31,3 @@ class TenantSignupForm(forms.Form):
             default_language=self.cleaned_data["default_language"],
         )
         request.session[SESSION_TENANT_KEY] = tenant.pk
-
-    def clean_business_name(self) -> Any:
-        name = self.cleaned_data["business_name"].strip()
-        if not name:
-            raise forms.ValidationError(_("Enter your business name."))
-        return name

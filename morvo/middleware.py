@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware import common as django_common
 
 from morvo import selectors, tenancy
 
@@ -25,3 +26,13 @@ class TenantMiddleware:
             return self.get_response(request)
         finally:
             tenancy.deactivate(token)
+
+
+class CommonMiddleware(django_common.CommonMiddleware):
+    """Django's, except that the API never answers a 404 with a redirect to the
+    slash-terminated path: an API client must see the 404."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if request.path_info.startswith("/api/"):
+            return False
+        return super().should_redirect_with_slash(request)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from morvo.models import ApiToken, Heartbeat, Membership, Tenant, hash_token
 
 
-def membership_active(user: AbstractBaseUser | AnonymousUser, preferred_tenant_id: int | None) -> Membership | None:
+def membership_active(user: User | AnonymousUser, preferred_tenant_id: int | None) -> Membership | None:
     """The membership the user works in: the selected tenant if they belong to it, else their first."""
     if not user.is_authenticated:
         return None
@@ -22,11 +22,11 @@ def membership_active(user: AbstractBaseUser | AnonymousUser, preferred_tenant_i
     return memberships.order_by("created_at", "id").first()
 
 
-def membership_list(user: AbstractBaseUser) -> list[Membership]:
+def membership_list(user: User) -> list[Membership]:
     return list(Membership.objects.select_related("tenant").filter(user=user, tenant__is_active=True))
 
 
-def membership_for(user: AbstractBaseUser, tenant: Tenant) -> Membership | None:
+def membership_for(user: User, tenant: Tenant) -> Membership | None:
     return Membership.objects.filter(user=user, tenant=tenant).first()
 
 

@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -48,9 +48,7 @@ def _unique_slug(base: str) -> str:
 
 
 @transaction.atomic
-def tenant_create(
-    *, name: str, owner: AbstractBaseUser, slug: str | None = None, **fields: Any
-) -> Tenant:
+def tenant_create(*, name: str, owner: User, slug: str | None = None, **fields: Any) -> Tenant:
     """Create a tenant with ``owner`` as its owner."""
     if slug is not None:
         slug = slugify(slug)
@@ -66,7 +64,9 @@ def tenant_create(
 
 
 @transaction.atomic
-def tenant_create_with_owner(*, slug: str, owner_email: str, name: str | None = None, **fields: Any) -> tuple[Tenant, str]:
+def tenant_create_with_owner(
+    *, slug: str, owner_email: str, name: str | None = None, **fields: Any
+) -> tuple[Tenant, str]:
     """Create a tenant and a new owner account; returns the tenant and the owner's password."""
     User = get_user_model()
     if User.objects.filter(email__iexact=owner_email).exists():
@@ -78,15 +78,13 @@ def tenant_create_with_owner(*, slug: str, owner_email: str, name: str | None = 
     return tenant, password
 
 
-def _mark_email_verified(user: AbstractBaseUser, email: str) -> None:
+def _mark_email_verified(user: User, email: str) -> None:
     from allauth.account.models import EmailAddress
 
-    EmailAddress.objects.update_or_create(
-        user=user, email=email, defaults={"verified": True, "primary": True}
-    )
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
 
 
-def api_token_issue(*, user: AbstractBaseUser, tenant: Tenant, name: str = "") -> tuple[ApiToken, str]:
+def api_token_issue(*, user: User, tenant: Tenant, name: str = "") -> tuple[ApiToken, str]:
     """Issue a token; the raw key is returned once and never stored."""
     if not Membership.objects.filter(user=user, tenant=tenant).exists():
         raise ServiceError(f"{user} is not a member of {tenant.slug}.")

@@ -24,7 +24,8 @@ VAR_DIR = Path(os.environ.get("MORVO_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Heavy libraries that must never phone home or take over signals (see crewai notes).
 for _name, _value in {
@@ -96,7 +97,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "morvo.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -148,6 +149,7 @@ _default_db["CONN_MAX_AGE"] = 0
 _default_db["TEST"] = {"NAME": env.str("MORVO_TEST_DATABASE_NAME", default="test_morvo")}
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 
 def database_sqlalchemy_url(database: dict[str, object], driver: str = "postgresql+psycopg") -> str:
@@ -171,13 +173,9 @@ REDIS_URL = env.str("MORVO_REDIS_URL", default="")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "morvo_cache"}
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "morvo_cache"}}
     # The layer reads the connection from the default database's settings (see
     # morvo.channel_layer, which follows the test database too).
     CHANNEL_LAYERS = {"default": {"BACKEND": "morvo.channel_layer.EmbeddedPostgresChannelLayer", "CONFIG": {}}}
@@ -187,11 +185,10 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
 else:
-    CELERY_BROKER_URL = "sqla+" + database_sqlalchemy_url(DATABASES["default"])
+    # morvo.broker registers the "morvosql" scheme: kombu's SQL transport, polling every
+    # CELERY_POLLING_INTERVAL seconds (default 0.05).
+    CELERY_BROKER_URL = "morvosql+" + database_sqlalchemy_url(DATABASES["default"])
     CELERY_RESULT_BACKEND = "db+" + database_sqlalchemy_url(DATABASES["default"])
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "polling_interval": env.float("CELERY_POLLING_INTERVAL", default=0.05),
-    }
     CELERY_DATABASE_ENGINE_OPTIONS = {"pool_pre_ping": True}
     CELERY_DATABASE_TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_groupmeta"}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=CELERY_BROKER_URL)
@@ -262,6 +259,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -301,6 +299,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "morvo.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # How many proxies in front of Morvo append to X-Forwarded-For. 0: the per-IP throttle
+    # uses the socket's address and ignores the header (which a client could forge).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -319,6 +320,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ProductStatusEnum": "crm.models.Product.Status",
+        "OrderStatusEnum": "crm.models.Order.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "morvo.api.schema.paths_without_trailing_slash",
+    ],
 }
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 

@@ -93,6 +93,32 @@ class TenantScopedQuerySet(models.QuerySet[ModelT], Generic[ModelT]):
         clone._refused_reason = None
         return clone  # type: ignore[no-any-return]
 
+    # A query combined from several keeps the refusal of any part: otherwise
+    # ``for_tenant(a) | Product.objects.filter(…)`` (made with no tenant) reads every tenant.
+    def _keep_refusal(self, combined: Any, *parts: Any) -> Any:
+        reasons = [getattr(part, "_refused_reason", None) for part in (self, *parts)]
+        reason = next((reason for reason in reasons if reason is not None), None)
+        if reason is None or any(combined is part for part in (self, *parts)):
+            return combined
+        if not isinstance(combined, TenantScopedQuerySet):
+            # Django rebuilt it on the base manager (a sliced side): it could not refuse later.
+            raise TenantScopeError(reason)
+        combined._refused_reason = reason
+        return combined
+
+    def __and__(self, other: Any) -> Any:
+        return self._keep_refusal(super().__and__(other), other)
+
+    def __or__(self, other: Any) -> Any:
+        return self._keep_refusal(super().__or__(other), other)
+
+    def __xor__(self, other: Any) -> Any:
+        return self._keep_refusal(super().__xor__(other), other)
+
+    def _combinator_query(self, combinator: str, *other_qs: Any, all: bool = False) -> Any:
+        combined = super()._combinator_query(combinator, *other_qs, all=all)  # type: ignore[misc]
+        return self._keep_refusal(combined, *other_qs)
+
     # Every way a queryset reaches the database goes through one of these.
     def _fetch_all(self) -> None:
         self._refuse_if_unscoped()
@@ -135,7 +161,7 @@ class TenantScopedManager(models.Manager[ModelT], Generic[ModelT]):
     """Default manager of tenant-scoped models (see the module docstring)."""
 
     def _unscoped(self) -> TenantScopedQuerySet[ModelT]:
-        return TenantScopedQuerySet(self.model, using=self._db, hints=self._hints)
+        return TenantScopedQuerySet(self.model, using=self._db, hints=self._hints)  # type: ignore[attr-defined]
 
     def get_queryset(self) -> TenantScopedQuerySet[ModelT]:
         queryset = self._unscoped()

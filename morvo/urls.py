@@ -1,23 +1,30 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from crm.api import views as crm_views
 from morvo import health, metrics, views
 from morvo.api import endpoints
 
-router = DefaultRouter(trailing_slash="/?")
+
+class OptionalSlashRouter(SimpleRouter):
+    """``/api/v1/products`` and ``/api/v1/products/`` both work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("products", crm_views.ProductViewSet, basename="product")
 router.register("orders", crm_views.OrderViewSet, basename="order")
 router.register("product-stats", crm_views.ProductDailyStatViewSet, basename="product-stat")
 router.register("sentiment-mentions", crm_views.SentimentMentionViewSet, basename="sentiment-mention")
 
 api_v1 = [
-    path("me", endpoints.MeView.as_view(), name="me"),
-    path("me/", endpoints.MeView.as_view()),
-    path("tenant", endpoints.TenantView.as_view(), name="tenant"),
-    path("tenant/", endpoints.TenantView.as_view()),
+    re_path(r"^me/?$", endpoints.MeView.as_view(), name="me"),
+    re_path(r"^tenant/?$", endpoints.TenantView.as_view(), name="tenant"),
     *router.urls,
 ]
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -19,7 +21,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def app_home(request: HttpRequest) -> HttpResponse:
+def app_home(request: Any) -> HttpResponse:
     tenant = getattr(request, "tenant", None)
     context = {
         "memberships": selectors.membership_list(request.user),
@@ -30,7 +32,7 @@ def app_home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def tenant_switch(request: HttpRequest) -> HttpResponse:
+def tenant_switch(request: Any) -> HttpResponse:
     """Select the tenant to work in. Only tenants the user belongs to (any, for superusers)."""
     try:
         tenant_id = int(request.POST.get("tenant", ""))

