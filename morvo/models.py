@@ -30,6 +30,18 @@ class Tenant(models.Model):
         ARABIC = "ar", _("Arabic")
         ENGLISH = "en", _("English")
 
+    # What the tenant's owners and admins may change about their business (API and admin).
+    EDITABLE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "name",
+        "business_type",
+        "target_audience",
+        "brand_voice",
+        "default_language",
+        "timezone",
+        "currency",
+        "primary_color",
+    )
+
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     business_type = models.CharField(

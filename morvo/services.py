@@ -19,17 +19,7 @@ class ServiceError(ValueError):
 
 
 def tenant_update(tenant: Tenant, **fields: Any) -> Tenant:
-    allowed = {
-        "name",
-        "business_type",
-        "target_audience",
-        "brand_voice",
-        "default_language",
-        "timezone",
-        "currency",
-        "primary_color",
-    }
-    unknown = set(fields) - allowed
+    unknown = set(fields) - set(Tenant.EDITABLE_FIELDS)
     if unknown:
         raise ServiceError(f"Cannot change: {', '.join(sorted(unknown))}")
     for name, value in fields.items():

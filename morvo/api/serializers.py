@@ -9,19 +9,7 @@ from morvo.models import Tenant
 class TenantSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer[Tenant]):
     class Meta:
         model = Tenant
-        fields = [
-            "id",
-            "name",
-            "slug",
-            "business_type",
-            "target_audience",
-            "brand_voice",
-            "default_language",
-            "timezone",
-            "currency",
-            "primary_color",
-            "created_at",
-        ]
+        fields = ["id", "slug", *Tenant.EDITABLE_FIELDS, "created_at"]
         read_only_fields = ["id", "slug", "created_at"]
 
     def validate_currency(self, value: str) -> str:

@@ -56,3 +56,27 @@ def test_settings_refuse_to_start_without_secret_and_hosts_when_debug_is_off(tmp
     )
     assert result.returncode != 0
     assert "With DEBUG off, Morvo needs an explicit SECRET_KEY and ALLOWED_HOSTS." in result.stderr
+
+
+def test_logs_are_json_when_debug_is_off() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "morvo.example.com",
+        "DJANGO_SETTINGS_MODULE": "morvo.settings",
+        # Settings only read the URL; nothing connects in this check.
+        "DATABASE_URL": "postgres://morvo@127.0.0.1:1/morvo",
+    }
+    code = "import django, logging; django.setup(); logging.getLogger('morvo.check').warning('سلام %s', 1)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stderr.strip().splitlines()[-1])
+    assert record["message"] == "سلام 1"
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "morvo.check"
