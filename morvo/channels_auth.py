@@ -33,24 +33,29 @@ def _raw_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-@database_sync_to_async
-def _resolve(scope: dict[str, Any]) -> tuple[Any, Any, Any]:
+def _resolve_sync(scope: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(user, tenant, membership) for this socket, or Nones."""
     raw = _raw_token(scope)
     if raw is not None:
-        token = token_authenticate(raw)
-        if token is None:
+        found = token_authenticate(raw)
+        if found is None:
             return None, None, None
-        return token.user, token.tenant, selectors.membership_for(token.user, token.tenant)
+        token, membership = found
+        return token.user, token.tenant, membership
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return None, None, None
     session = scope.get("session")
     preferred = session.get(SESSION_TENANT_KEY) if session is not None else None
-    membership = selectors.membership_active(user, preferred)
-    if membership is None:
+    active = selectors.membership_active(user, preferred)
+    if active is None:
         return user, None, None
-    return user, membership.tenant, membership
+    return user, active.tenant, active
+
+
+# Not thread-sensitive: handshakes authenticate in parallel threads (each with a pooled
+# connection) instead of queueing on the one thread Django keeps for request code.
+_resolve = database_sync_to_async(_resolve_sync, thread_sensitive=False)
 
 
 class TenantMiddleware(BaseMiddleware):

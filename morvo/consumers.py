@@ -34,6 +34,9 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "_counted", False):
             metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).dec()
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        forget = getattr(self.channel_layer, "forget_channel", None)
+        if forget is not None:
+            forget(self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if self.tenant is None:

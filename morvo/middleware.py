@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware import common as django_common
 
 from morvo import selectors, tenancy
+from morvo.models import Tenant
 
 SESSION_TENANT_KEY = "morvo_tenant_id"
 
@@ -18,9 +19,16 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        membership = selectors.membership_active(request.user, request.session.get(SESSION_TENANT_KEY))
+        preferred = request.session.get(SESSION_TENANT_KEY)
+        membership = selectors.membership_active(request.user, preferred)
+        tenant = membership.tenant if membership else None
+        if request.user.is_superuser and preferred is not None and (tenant is None or tenant.pk != preferred):
+            # Superusers may step into any tenant (the back office's switcher) without a
+            # membership there; the API still requires one.
+            tenant = Tenant.objects.filter(pk=preferred, is_active=True).first() or tenant
+            membership = membership if membership and tenant and membership.tenant_id == tenant.pk else None
         request.membership = membership  # type: ignore[attr-defined]
-        request.tenant = membership.tenant if membership else None  # type: ignore[attr-defined]
+        request.tenant = tenant  # type: ignore[attr-defined]
         token = tenancy.activate(request.tenant)  # type: ignore[attr-defined]
         try:
             return self.get_response(request)

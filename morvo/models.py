@@ -138,6 +138,25 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+class ThrottleWindow(models.Model):
+    """Hits of one throttle key in one fixed time window (embedded profile; Redis otherwise).
+
+    One ``INSERT … ON CONFLICT … RETURNING`` per check keeps it to a single round trip and
+    exact across processes. Old windows are pruned by a periodic task.
+    """
+
+    key = models.CharField(max_length=200)
+    window_start = models.BigIntegerField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="throttle_window_unique")]
+        indexes = [models.Index(fields=["window_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.window_start}: {self.hits}"
+
+
 class Heartbeat(models.Model):
     """Last sign of life of a background process (``beat`` via the worker, …)."""
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from morvo.models import ApiToken, Heartbeat, Membership, Tenant, hash_token
+from morvo.models import ApiToken, Heartbeat, Membership, Tenant, ThrottleWindow, hash_token
 
 
 class ServiceError(ValueError):
@@ -90,6 +92,31 @@ def api_token_revoke(token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def throttle_hit(key: str, window_start: int, window_seconds: int) -> int:
+    """Count one hit of ``key`` in the window starting at ``window_start`` (epoch seconds);
+    returns the hits so far in that window, this one included. Atomic across processes."""
+    if settings.REDIS_URL:
+        cache_key = f"throttle:{key}:{window_start}"
+        # add() is a no-op when the key exists; incr() is atomic in Redis.
+        cache.add(cache_key, 0, timeout=window_seconds + 5)
+        return int(cache.incr(cache_key))
+    table = ThrottleWindow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, window_start, hits) VALUES (%s, %s, 1) "  # noqa: S608 (table name is ours)
+            f"ON CONFLICT (key, window_start) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
+            [key, window_start],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def throttle_windows_prune(older_than_seconds: int = 3600) -> int:
+    import time
+
+    deleted, _ = ThrottleWindow.objects.filter(window_start__lt=int(time.time()) - older_than_seconds).delete()
+    return deleted
 
 
 def heartbeat_record(name: str, worker: str = "") -> Heartbeat:

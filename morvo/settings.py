@@ -213,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
     },
+    "morvo-throttle-windows-prune": {
+        "task": "morvo.tasks.throttle_windows_prune_task",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
 }
 
 # --- Auth and accounts ----------------------------------------------------------------------

@@ -16,6 +16,11 @@ def heartbeat_task() -> None:
     services.heartbeat_record("beat", worker=socket.gethostname())
 
 
+@shared_task(ignore_result=True)
+def throttle_windows_prune_task() -> int:
+    return services.throttle_windows_prune()
+
+
 @shared_task
 def echo_task(value: Any) -> Any:
     """Round-trip probe (benchmarks, readiness of a worker)."""

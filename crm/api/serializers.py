@@ -3,10 +3,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from crm.models import Order, OrderItem, Product, ProductDailyStat, SentimentMention
-from morvo.api.fields import RejectUnknownFieldsMixin
+from morvo.api.fields import CachedFieldsModelSerializer, RejectUnknownFieldsMixin
 
 
-class ProductSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer[Product]):
+class ProductSerializer(RejectUnknownFieldsMixin, CachedFieldsModelSerializer):
     in_stock = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -37,7 +37,7 @@ class ProductUpdateSerializer(ProductSerializer):
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
 
 
-class OrderItemSerializer(serializers.ModelSerializer[OrderItem]):
+class OrderItemSerializer(CachedFieldsModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     name_ar = serializers.CharField(source="product.name_ar", read_only=True)
     name_en = serializers.CharField(source="product.name_en", read_only=True)
@@ -47,7 +47,7 @@ class OrderItemSerializer(serializers.ModelSerializer[OrderItem]):
         fields = ["id", "product", "sku", "name_ar", "name_en", "quantity", "unit_price"]
 
 
-class OrderSerializer(serializers.ModelSerializer[Order]):
+class OrderSerializer(CachedFieldsModelSerializer):
     items = OrderItemSerializer(many=True, read_only=True)
     customer_email = serializers.EmailField(source="customer.email", read_only=True, default="")
 
@@ -68,13 +68,13 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
         ]
 
 
-class ProductDailyStatSerializer(serializers.ModelSerializer[ProductDailyStat]):
+class ProductDailyStatSerializer(CachedFieldsModelSerializer):
     class Meta:
         model = ProductDailyStat
         fields = ["id", "product", "date", "views", "units_sold", "revenue"]
 
 
-class SentimentMentionSerializer(serializers.ModelSerializer[SentimentMention]):
+class SentimentMentionSerializer(CachedFieldsModelSerializer):
     class Meta:
         model = SentimentMention
         fields = ["id", "source", "platform", "text", "score", "label", "product", "created_at"]

@@ -11,22 +11,23 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from morvo import selectors
-from morvo.models import ApiToken
+from morvo.models import ApiToken, Membership
 
 # last_used_at is informative; writing it on every call would cost a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def token_authenticate(raw_key: str) -> ApiToken | None:
+def token_authenticate(raw_key: str) -> tuple[ApiToken, Membership] | None:
     """Shared by the REST API and the websocket middleware."""
-    token = selectors.api_token_by_key(raw_key)
-    if token is None:
+    found = selectors.api_token_by_key(raw_key)
+    if found is None:
         return None
+    token, membership = found
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
-    return token
+    return token, membership
 
 
 class TenantTokenAuthentication(authentication.BaseAuthentication):
@@ -44,11 +45,12 @@ class TenantTokenAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode()
         except UnicodeError as error:
             raise exceptions.AuthenticationFailed(_("Invalid token header.")) from error
-        token = token_authenticate(raw_key)
-        if token is None:
+        found = token_authenticate(raw_key)
+        if found is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        token, membership = found
         request._request.tenant = token.tenant  # type: ignore[attr-defined]
-        request._request.membership = selectors.membership_for(token.user, token.tenant)  # type: ignore[attr-defined]
+        request._request.membership = membership  # type: ignore[attr-defined]
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

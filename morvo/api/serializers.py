@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from morvo.api.fields import RejectUnknownFieldsMixin
+from morvo.api.fields import CachedFieldsModelSerializer, RejectUnknownFieldsMixin
 from morvo.models import Tenant
 
 
-class TenantSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer[Tenant]):
+class TenantSerializer(RejectUnknownFieldsMixin, CachedFieldsModelSerializer):
     class Meta:
         model = Tenant
         fields = ["id", "slug", *Tenant.EDITABLE_FIELDS, "created_at"]

@@ -181,3 +181,20 @@ def test_deleting_a_tenant_deletes_its_store_data(two_tenants: Any, catalogue: d
     Tenant.objects.filter(pk=two_tenants.a.tenant.pk).delete()
     assert not Order.objects.all_tenants().filter(pk=order.pk).exists()
     assert Product.objects.all_tenants().filter(pk=catalogue["b"].pk).exists()
+
+
+def test_superuser_switching_into_a_tenant_works_there(two_tenants: Any, catalogue: dict[str, Product]) -> None:
+    root = UserFactory(is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+    response = client.post("/app/tenant/switch/", {"tenant": two_tenants.b.tenant.pk, "next": "/admin/"})
+    assert response.status_code == 302
+    body = client.get("/admin/").content.decode()
+    assert "Beta Store" in body
+    added = client.post(
+        "/admin/crm/product/add/",
+        {"sku": "ROOT-1", "name_ar": "ر", "price": "5", "currency": "SAR", "stock_quantity": "1", "status": "active"},
+    )
+    assert added.status_code == 302
+    assert Product.objects.for_tenant(two_tenants.b.tenant).filter(sku="ROOT-1").count() == 1
+    assert Product.objects.for_tenant(two_tenants.a.tenant).filter(sku="ROOT-1").count() == 0

@@ -80,3 +80,54 @@ async def test_revoked_token_is_closed_4401_with_nothing_sent(two_tenants: Any) 
     socket = await _connect(f"/ws/ping/?token={two_tenants.a.token}")
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
     assert await socket.receive_nothing()
+
+
+async def test_closed_sockets_leave_no_advisory_lock_and_no_queue(two_tenants: Any) -> None:
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+    from channels_postgres import core as postgres_core
+    from django.db import connection
+
+    @database_sync_to_async
+    def advisory_locks() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                           "(SELECT oid FROM pg_database WHERE datname = current_database())")  # fmt: skip
+            return int(cursor.fetchone()[0])
+
+    layer = get_channel_layer()
+    before = await advisory_locks()
+    channels_before = set(layer._channel_advisory_locks)
+    queues_before = set(postgres_core.ASYNCIO_EVENT_CHANNEL_MAPPING)
+    for _ in range(5):
+        socket = await _connect(f"/ws/ping/?token={two_tenants.a.token}")
+        await socket.send_json_to({"type": "ping"})
+        assert (await socket.receive_json_from(timeout=5))["type"] == "pong"
+        assert len(set(layer._channel_advisory_locks) - channels_before) == 1  # the open socket's
+        await socket.disconnect()
+    assert await advisory_locks() == before
+    assert set(layer._channel_advisory_locks) == channels_before
+    assert set(postgres_core.ASYNCIO_EVENT_CHANNEL_MAPPING) == queues_before
+
+
+async def test_sockets_opening_at_once_share_one_listen_connection(two_tenants: Any) -> None:
+    import asyncio
+
+    from channels.db import database_sync_to_async
+    from django.db import connection
+
+    @database_sync_to_async
+    def listeners() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND query LIKE 'LISTEN channels_postgres_messages%%'")  # fmt: skip
+            return int(cursor.fetchone()[0])
+
+    sockets = await asyncio.gather(*[_connect(f"/ws/ping/?token={two_tenants.a.token}") for _ in range(20)])
+    for socket in sockets:
+        await socket.send_json_to({"type": "ping"})
+    replies = await asyncio.gather(*[socket.receive_json_from(timeout=10) for socket in sockets])
+    assert [reply["type"] for reply in replies] == ["pong"] * 20
+    assert await listeners() == 1
+    for socket in sockets:
+        await socket.disconnect()

@@ -80,3 +80,18 @@ def test_logs_are_json_when_debug_is_off() -> None:
     assert record["message"] == "سلام 1"
     assert record["level"] == "WARNING"
     assert record["logger"] == "morvo.check"
+
+
+def test_throttle_counter_counts_per_key_and_window_and_prunes_old_windows(db: Any) -> None:
+    import time
+
+    from morvo import services
+    from morvo.models import ThrottleWindow
+
+    assert [services.throttle_hit("ip:1.2.3.4", 600, 60) for _ in range(3)] == [1, 2, 3]
+    assert services.throttle_hit("ip:5.6.7.8", 600, 60) == 1
+    assert services.throttle_hit("ip:1.2.3.4", 660, 60) == 1
+    now = int(time.time()) // 60 * 60
+    assert services.throttle_hit("ip:1.2.3.4", now, 60) == 1
+    assert services.throttle_windows_prune() == 3
+    assert list(ThrottleWindow.objects.values_list("key", "window_start", "hits")) == [("ip:1.2.3.4", now, 1)]
