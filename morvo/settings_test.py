@@ -6,6 +6,10 @@ Subprocesses the tests start (a real Celery worker and beat, a real daphne) set
 """
 
 import os
+import tempfile
+
+# Metrics of the test run (and of the processes it starts) stay out of var/prometheus.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="morvo-test-metrics-"))
 
 if os.environ.get("TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]

@@ -131,3 +131,23 @@ async def test_sockets_opening_at_once_share_one_listen_connection(two_tenants: 
     assert await listeners() == 1
     for socket in sockets:
         await socket.disconnect()
+
+
+async def test_open_websockets_gauge_follows_the_sockets(two_tenants: Any) -> None:
+    from morvo.metrics import OPEN_WEBSOCKETS
+
+    gauge = OPEN_WEBSOCKETS.labels(consumer="ping")
+    before = gauge._value.get()
+    first = await _connect(f"/ws/ping/?token={two_tenants.a.token}")
+    second = await _connect(f"/ws/ping/?token={two_tenants.b.token}")
+    await first.send_json_to({"type": "ping"})
+    await first.receive_json_from(timeout=5)  # connected and counted
+    await second.send_json_to({"type": "ping"})
+    await second.receive_json_from(timeout=5)
+    assert gauge._value.get() == before + 2
+    await first.disconnect()
+    await second.disconnect()
+    assert gauge._value.get() == before
+    refused = await _connect("/ws/ping/")  # no auth: closed 4401, never counted
+    assert await refused.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert gauge._value.get() == before

@@ -27,13 +27,26 @@ def test_readyz_without_beat_is_503_and_names_the_failing_check() -> None:
     }
 
 
-def test_metrics_expose_request_latency_by_view(two_tenants: Any) -> None:
+def _metric(text: str, line_start: str) -> float:
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start + " ")]
+    return values[0] if values else 0.0
+
+
+def test_metrics_expose_request_latency_by_view_and_task_outcomes(two_tenants: Any) -> None:
+    from morvo.tasks import echo_task
+
+    series = 'morvo_http_request_duration_seconds_count{method="GET",status="200",view="api:me"}'
+    tasks = 'morvo_celery_tasks_total{state="succeeded",task="morvo.tasks.echo_task"}'
+    before = Client().get("/metrics").content.decode()
     assert two_tenants.a.api.get("/api/v1/me").status_code == 200
+    assert two_tenants.a.api.get("/api/v1/me").status_code == 200
+    assert echo_task.apply(args=("x",)).get() == "x"
+
     response = Client().get("/metrics")
     assert response.status_code == 200
     text = response.content.decode()
-    assert 'morvo_http_request_duration_seconds_count{method="GET",status="200",view="api:me"}' in text
-    assert "morvo_celery_tasks_total" in text or "# HELP morvo_celery_tasks" in text or "morvo_open_websockets" in text
+    assert _metric(text, series) == _metric(before, series) + 2
+    assert _metric(text, tasks) == _metric(before, tasks) + 1
 
 
 def test_metrics_can_require_a_token(db: Any, settings: Any) -> None:
