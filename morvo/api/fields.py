@@ -24,7 +24,10 @@ class CachedFieldsModelSerializer(serializers.ModelSerializer):  # type: ignore[
     DRF builds every field from the model's metadata each time a serializer is made (about a
     millisecond for ten fields, on every request). The built fields depend only on the class
     here (none of Morvo's serializers vary their fields by context), so they are built once
-    and deep-copied, which gives each instance its own unbound fields as DRF expects.
+    and each instance gets fresh, unbound copies, as DRF expects. A plain field is copied
+    from its own constructor arguments (DRF keeps them on every field): what DRF's
+    ``Field.__deepcopy__`` does, without deep-copying arguments no field changes. A nested
+    serializer binds the child it was given, so it gets a real deep copy.
     """
 
     def get_fields(self) -> dict[str, Any]:
@@ -33,4 +36,10 @@ class CachedFieldsModelSerializer(serializers.ModelSerializer):  # type: ignore[
         if cached is None:
             cached = super().get_fields()
             cls._built_fields = cached  # type: ignore[attr-defined]
-        return copy.deepcopy(cached)
+        return {name: _fresh(field) for name, field in cached.items()}
+
+
+def _fresh(field: Any) -> Any:
+    if isinstance(field, serializers.BaseSerializer):
+        return copy.deepcopy(field)
+    return type(field)(*field._args, **field._kwargs)
