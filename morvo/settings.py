@@ -257,6 +257,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Morvo <no-reply@morv
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ar")
 LANGUAGES = [("ar", _("Arabic")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["morvo.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Riyadh")
 USE_I18N = True
 USE_TZ = True

@@ -198,3 +198,11 @@ def test_superuser_switching_into_a_tenant_works_there(two_tenants: Any, catalog
     assert added.status_code == 302
     assert Product.objects.for_tenant(two_tenants.b.tenant).filter(sku="ROOT-1").count() == 1
     assert Product.objects.for_tenant(two_tenants.a.tenant).filter(sku="ROOT-1").count() == 0
+
+
+def test_arabic_pages_print_prices_with_a_decimal_point(two_tenants: Any) -> None:
+    ProductFactory(tenant=two_tenants.a.tenant, sku="P-890", price=Decimal("890.00"))
+    body = two_tenants.a.web.get("/admin/crm/product/", HTTP_ACCEPT_LANGUAGE="ar").content.decode()
+    assert 'dir="rtl"' in body
+    assert "890.00" in body
+    assert "890,00" not in body
