@@ -10,9 +10,36 @@ from morvo import metrics
 from morvo.realtime import tenant_group
 
 UNAUTHENTICATED = 4401
+NOT_FOUND = 4404
 
 
-class TenantConsumer(AsyncJsonWebsocketConsumer):
+class JsonFrameConsumer(AsyncJsonWebsocketConsumer):
+    """Frames are JSON objects with a ``type``; anything else gets an error frame and the
+    socket stays open. ``accepted`` says whether this socket passed authentication."""
+
+    accepted = False
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if not self.accepted:
+            return
+        if text_data is None:
+            await self.send_error("bad_request", "Send JSON text frames.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("bad_request", 'A frame is a JSON object with a "type".')
+            return
+        await self.receive_json(content)
+
+    async def send_error(self, code: str, detail: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "detail": detail, **extra})
+
+
+class TenantConsumer(JsonFrameConsumer):
     """Base consumer: refuses sockets without a tenant (close 4401 before sending anything),
     joins the tenant's group, answers malformed frames with an error frame."""
 
@@ -29,6 +56,7 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).inc()
         self._counted = True
+        self.accepted = True
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "_counted", False):
@@ -37,25 +65,6 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
         forget = getattr(self.channel_layer, "forget_channel", None)
         if forget is not None:
             forget(self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if self.tenant is None:
-            return
-        if text_data is None:
-            await self.send_error("bad_request", "Send JSON text frames.")
-            return
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self.send_error("invalid_json", "The frame is not valid JSON.")
-            return
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self.send_error("bad_request", 'A frame is a JSON object with a "type".')
-            return
-        await self.receive_json(content)
-
-    async def send_error(self, code: str, detail: str) -> None:
-        await self.send_json({"type": "error", "code": code, "detail": detail})
 
     async def tenant_broadcast(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "broadcast", "payload": event.get("payload")})

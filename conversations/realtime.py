@@ -1,0 +1,61 @@
+"""Channel-layer groups of conversations and what is pushed to them.
+
+Group names carry the tenant. Pushes are made after the transaction commits (callers use
+``transaction.on_commit``), from synchronous code: a Celery worker, or a thread of the
+web process (where ``async_to_sync`` runs them on the server's event loop).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from conversations.models import Conversation, Message
+
+
+def conversation_group(tenant_id: int, conversation_id: int) -> str:
+    return f"conv-{tenant_id}-{conversation_id}"
+
+
+def message_to_wire(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "role": message.role,
+        "content": message.content,
+        "content_type": message.content_type,
+        "metadata": message.metadata,
+        "client_message_id": message.client_message_id,
+        "reply_to": message.reply_to_id,
+        "author": getattr(message.author, "email", None) if message.author_id else None,
+        "delivery_status": message.delivery_status,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def _send(tenant_id: int, conversation_id: int, event: dict[str, Any]) -> None:
+    async_to_sync(get_channel_layer().group_send)(conversation_group(tenant_id, conversation_id), event)
+
+
+def push_message(message: Message) -> None:
+    _send(message.tenant_id, message.conversation_id, {"type": "chat.message", "message": message_to_wire(message)})
+
+
+def push_typing(conversation: Conversation, role: str) -> None:
+    _send(conversation.tenant_id, conversation.pk, {"type": "chat.typing", "role": role})
+
+
+def push_status(conversation: Conversation) -> None:
+    _send(
+        conversation.tenant_id,
+        conversation.pk,
+        {
+            "type": "chat.status",
+            "status": conversation.status,
+            "handled_by": conversation.handled_by,
+            "priority": conversation.priority,
+            "assignee": conversation.assignee_id,
+        },
+    )
