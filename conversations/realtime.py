@@ -19,6 +19,28 @@ def conversation_group(tenant_id: int, conversation_id: int) -> str:
     return f"conv-{tenant_id}-{conversation_id}"
 
 
+def inbox_group(tenant_id: int) -> str:
+    """Every staff view of the tenant's conversation list (the operators' live queue)."""
+    return f"inbox-{tenant_id}"
+
+
+def conversation_to_wire(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "kind": conversation.kind,
+        "inbox": conversation.inbox_id,
+        "title": conversation.title,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "handled_by": conversation.handled_by,
+        "assignee": conversation.assignee_id,
+        "labels": list(conversation.labels),
+        "language": conversation.language,
+        "unread_for_agents": conversation.unread_for_agents,
+        "last_activity_at": conversation.last_activity_at.isoformat(),
+    }
+
+
 def message_to_wire(message: Message) -> dict[str, Any]:
     return {
         "id": message.pk,
@@ -45,6 +67,17 @@ def push_message(message: Message) -> None:
 
 def push_typing(conversation: Conversation, role: str) -> None:
     _send(conversation.tenant_id, conversation.pk, {"type": "chat.typing", "role": role})
+
+
+def push_inbox(conversation: Conversation) -> None:
+    """Tell the operators' live list that a conversation changed (fresh from the database)."""
+    fresh = Conversation.objects.all_tenants().filter(tenant_id=conversation.tenant_id, pk=conversation.pk).first()
+    if fresh is None:
+        return
+    async_to_sync(get_channel_layer().group_send)(
+        inbox_group(conversation.tenant_id),
+        {"type": "inbox.conversation", "conversation": conversation_to_wire(fresh)},
+    )
 
 
 def push_status(conversation: Conversation) -> None:

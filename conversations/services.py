@@ -122,6 +122,8 @@ def message_post(
 
     def after_commit() -> None:
         realtime.push_message(message)
+        if role != Message.Role.NOTE:
+            realtime.push_inbox(conversation)
         if starts_turn:
             from conversations.tasks import conversation_turn_task
 
@@ -213,6 +215,7 @@ def conversation_take_over(tenant: Tenant, conversation_id: int, agent: Any) -> 
     conversation.handled_by = Conversation.HandledBy.HUMAN
     conversation.assignee = agent
     conversation.save(update_fields=["handled_by", "assignee"])
+    transaction.on_commit(lambda: realtime.push_inbox(conversation))
     language = conversation.language or tenant.default_language
     message_post(
         tenant, conversation, content=TAKEOVER_NOTICE.get(language, TAKEOVER_NOTICE["en"]), role=Message.Role.SYSTEM
@@ -234,3 +237,65 @@ def conversation_hand_back(tenant: Tenant, conversation_id: int) -> Conversation
     )
     transaction.on_commit(lambda: realtime.push_status(conversation))
     return conversation
+
+
+def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) -> Conversation:
+    """Change status, priority, assignee, labels or the snooze time (what operators change).
+
+    ``assignee`` must be a member of the tenant; ``snoozed`` needs ``snoozed_until`` in the
+    future; labels are trimmed, lower-cased and de-duplicated.
+    """
+    allowed = {"status", "priority", "assignee", "labels", "snoozed_until", "title"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ChatError("invalid_field", f"Cannot change: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        conversation = Conversation.objects.for_tenant(tenant).select_for_update().get(pk=conversation_id)
+        if "assignee" in changes and changes["assignee"] is not None:
+            from morvo.models import Membership
+
+            if not Membership.objects.filter(tenant=tenant, user=changes["assignee"]).exists():
+                raise ChatError("invalid_assignee", "The assignee is not a member of this business.")
+        if "labels" in changes:
+            labels = changes["labels"] or []
+            if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+                raise ChatError("invalid_labels", "Labels are a list of words.")
+            cleaned = list(dict.fromkeys(label.strip().lower()[:50] for label in labels if label.strip()))
+            changes["labels"] = cleaned
+        status = changes.get("status", conversation.status)
+        if status == Conversation.Status.SNOOZED:
+            until = changes.get("snoozed_until", conversation.snoozed_until)
+            if until is None or until <= timezone.now():
+                raise ChatError("invalid_snooze", "Snoozing needs a time in the future.")
+        elif "status" in changes:
+            changes["snoozed_until"] = None
+        for name, value in changes.items():
+            setattr(conversation, name, value)
+        conversation.full_clean(exclude=["inbox", "contact", "staff_user", "visitor_id"])
+        conversation.save(update_fields=[*changes])
+    def after_commit() -> None:
+        realtime.push_status(conversation)
+        realtime.push_inbox(conversation)
+
+    transaction.on_commit(after_commit)
+    return conversation
+
+
+def note_add(tenant: Tenant, conversation: Conversation, author: Any, content: Any) -> Message:
+    """A private note: shown to staff only, never to the customer, never sent to a channel."""
+    message, _ = message_post(tenant, conversation, content=content, role=Message.Role.NOTE, author=author)
+    return message
+
+
+def agent_reply(
+    tenant: Tenant, conversation: Conversation, author: Any, content: Any, client_message_id: str | None = None
+) -> tuple[Message, bool]:
+    """A person answers the customer (the AI keeps replying unless the conversation was taken over)."""
+    return message_post(
+        tenant,
+        conversation,
+        content=content,
+        role=Message.Role.AGENT,
+        author=author,
+        client_message_id=client_message_id,
+    )

@@ -26,12 +26,14 @@ api_v1 = [
     re_path(r"^me/?$", endpoints.MeView.as_view(), name="me"),
     re_path(r"^tenant/?$", endpoints.TenantView.as_view(), name="tenant"),
     *router.urls,
+    path("", include("conversations.api.urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("app/", views.app_home, name="app-home"),
     path("app/tenant/switch/", views.tenant_switch, name="tenant-switch"),
+    path("", include("conversations.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -249,3 +249,34 @@ def test_a_turn_run_twice_answers_once(two_tenants: Any) -> None:
 
 def test_settings_session_cookie_name_is_default() -> None:
     assert settings.SESSION_COOKIE_NAME == "sessionid"
+
+
+def test_operator_updates_are_validated_and_scoped(two_tenants: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    tenant = two_tenants.a.tenant
+    conversation = services.conversation_start_visitor(tenant, new_visitor_id())
+    updated = services.conversation_update(
+        tenant, conversation.pk, priority="urgent", labels=[" VIP ", "vip", "returns"], assignee=two_tenants.a.owner
+    )
+    assert (updated.priority, updated.labels, updated.assignee_id) == (
+        "urgent",
+        ["vip", "returns"],
+        two_tenants.a.owner.pk,
+    )
+    with pytest.raises(services.ChatError) as refused:
+        services.conversation_update(tenant, conversation.pk, assignee=two_tenants.b.owner)
+    assert refused.value.code == "invalid_assignee"
+    with pytest.raises(services.ChatError) as refused:
+        services.conversation_update(tenant, conversation.pk, status="snoozed")
+    assert refused.value.code == "invalid_snooze"
+    later = timezone.now() + timedelta(hours=2)
+    assert (
+        services.conversation_update(tenant, conversation.pk, status="snoozed", snoozed_until=later).status == "snoozed"
+    )
+    assert services.conversation_update(tenant, conversation.pk, status="resolved").snoozed_until is None
+    with pytest.raises(Conversation.DoesNotExist):
+        services.conversation_update(two_tenants.b.tenant, conversation.pk, priority="low")
+    assert Conversation.objects.for_tenant(tenant).get(pk=conversation.pk).priority == "urgent"
