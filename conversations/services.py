@@ -4,6 +4,7 @@ task enqueues) after commit."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -159,8 +160,18 @@ def turn_run(tenant: Tenant, message_id: int) -> Message | None:
         content, metadata = reply.content, {**reply.metadata, "language": reply.language}
     except Exception:
         logger.exception("turn failed for message %s of tenant %s", message_id, tenant.pk)
-        language = reply_language(message.content, tenant.default_language)
-        content, metadata = FAILURE_NOTICE[language], {"failure": True, "language": language}
+        content, metadata = _failure_notice(tenant, message)
+    return _reply_save(tenant, message, content, metadata)
+
+
+def _failure_notice(tenant: Tenant, message: Message) -> tuple[str, dict[str, Any]]:
+    language = reply_language(message.content, tenant.default_language)
+    return FAILURE_NOTICE[language], {"failure": True, "language": language}
+
+
+def _reply_save(tenant: Tenant, message: Message, content: str, metadata: dict[str, Any]) -> Message:
+    """Store the one answer to ``message`` (a concurrent run's answer wins) and push it."""
+    conversation = message.conversation
     try:
         with transaction.atomic():
             answer = Message.objects.create(
@@ -178,6 +189,45 @@ def turn_run(tenant: Tenant, message_id: int) -> Message | None:
         return Message.objects.for_tenant(tenant).get(reply_to=message, role=Message.Role.ASSISTANT)
     transaction.on_commit(lambda: realtime.push_message(answer))
     return answer
+
+
+def turns_overdue(tenant: Tenant, older_than_seconds: int, within_seconds: int = 24 * 3600) -> Any:
+    """User messages of AI-handled conversations still unanswered after ``older_than_seconds``."""
+    from django.db.models import Exists, OuterRef
+
+    now = timezone.now()
+    answered = Message.objects.for_tenant(tenant).filter(reply_to=OuterRef("pk"), role=Message.Role.ASSISTANT)
+    return (
+        Message.objects.for_tenant(tenant)
+        .filter(
+            role=Message.Role.USER,
+            conversation__handled_by=Conversation.HandledBy.AI,
+            created_at__lte=now - timedelta(seconds=older_than_seconds),
+            created_at__gte=now - timedelta(seconds=within_seconds),
+        )
+        .filter(~Exists(answered))
+        .select_related("conversation")
+        .order_by("id")
+    )
+
+
+def turns_recover(tenant: Tenant, *, retry_after_seconds: int = 60, give_up_after_seconds: int = 300) -> dict[str, int]:
+    """Nobody is left without an answer: a turn that is late (its task lost, the worker down
+    for a while) is run again; one that is very late gets the failure notice instead.
+    Safe to run at any time and twice: turns answer each message at most once."""
+    from conversations.tasks import conversation_turn_task
+
+    retried = failed = 0
+    for message in turns_overdue(tenant, retry_after_seconds)[:500]:
+        age = (timezone.now() - message.created_at).total_seconds()
+        if age >= give_up_after_seconds:
+            content, metadata = _failure_notice(tenant, message)
+            _reply_save(tenant, message, content, {**metadata, "overdue": True})
+            failed += 1
+        else:
+            conversation_turn_task.apply_async((tenant.pk, message.pk), expires=retry_after_seconds)
+            retried += 1
+    return {"retried": retried, "failed": failed}
 
 
 def messages_mark_read(tenant: Tenant, conversation: Conversation, up_to_id: int, reader_is_staff: bool) -> int:
@@ -273,6 +323,7 @@ def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) ->
             setattr(conversation, name, value)
         conversation.full_clean(exclude=["inbox", "contact", "staff_user", "visitor_id"])
         conversation.save(update_fields=[*changes])
+
     def after_commit() -> None:
         realtime.push_status(conversation)
         realtime.push_inbox(conversation)

@@ -214,6 +214,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
     },
+    "conversations-turns-recover": {
+        "task": "conversations.tasks.turns_recover_task",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
     "morvo-throttle-windows-prune": {
         "task": "morvo.tasks.throttle_windows_prune_task",
         "schedule": 600.0,
