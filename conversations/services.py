@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -62,6 +63,13 @@ def conversation_start_visitor(tenant: Tenant, visitor_id: str, title: str = "")
     return Conversation.objects.create(
         tenant=tenant, inbox=inbox, kind=Conversation.Kind.CUSTOMER, visitor_id=visitor_id, title=title[:200]
     )
+
+
+def conversation_start_customer(tenant: Tenant, inbox: Inbox, title: str = "") -> Conversation:
+    """A customer conversation in one of the tenant's inboxes (opened by an integrator)."""
+    if inbox.tenant_id != tenant.pk:
+        raise Inbox.DoesNotExist
+    return Conversation.objects.create(tenant=tenant, inbox=inbox, kind=Conversation.Kind.CUSTOMER, title=title[:200])
 
 
 def message_post(
@@ -321,7 +329,11 @@ def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) ->
             changes["snoozed_until"] = None
         for name, value in changes.items():
             setattr(conversation, name, value)
-        conversation.full_clean(exclude=["inbox", "contact", "staff_user", "visitor_id"])
+        try:
+            conversation.full_clean(exclude=["inbox", "contact", "staff_user", "visitor_id"])
+        except ValidationError as error:
+            field, messages = next(iter(error.message_dict.items()))
+            raise ChatError(f"invalid_{field}", f"{field}: {' '.join(messages)}") from error
         conversation.save(update_fields=[*changes])
 
     def after_commit() -> None:

@@ -335,6 +335,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProductStatusEnum": "crm.models.Product.Status",
         "OrderStatusEnum": "crm.models.Order.Status",
+        "ConversationStatusEnum": "conversations.models.Conversation.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

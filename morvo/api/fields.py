@@ -40,6 +40,7 @@ class CachedFieldsModelSerializer(serializers.ModelSerializer):  # type: ignore[
 
 
 def _fresh(field: Any) -> Any:
-    if isinstance(field, serializers.BaseSerializer):
+    # A nested serializer, or a list/dict field, binds the child it was given: copy it deeply.
+    if isinstance(field, serializers.BaseSerializer) or getattr(field, "child", None) is not None:
         return copy.deepcopy(field)
     return type(field)(*field._args, **field._kwargs)

@@ -280,3 +280,11 @@ def test_operator_updates_are_validated_and_scoped(two_tenants: Any) -> None:
     with pytest.raises(Conversation.DoesNotExist):
         services.conversation_update(two_tenants.b.tenant, conversation.pk, priority="low")
     assert Conversation.objects.for_tenant(tenant).get(pk=conversation.pk).priority == "urgent"
+
+
+def test_an_invalid_choice_is_a_chat_error_not_a_crash(two_tenants: Any) -> None:
+    conversation = services.conversation_start_visitor(two_tenants.a.tenant, new_visitor_id())
+    with pytest.raises(services.ChatError) as refused:
+        services.conversation_update(two_tenants.a.tenant, conversation.pk, priority="whenever")
+    assert refused.value.code == "invalid_priority"
+    assert Conversation.objects.for_tenant(two_tenants.a.tenant).get(pk=conversation.pk).priority == "low"

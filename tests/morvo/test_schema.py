@@ -47,6 +47,12 @@ def test_schema_lists_exactly_the_api_paths_and_methods(schema):
         "/api/v1/product-stats/{id}": ["get"],
         "/api/v1/sentiment-mentions": ["get"],
         "/api/v1/sentiment-mentions/{id}": ["get"],
+        "/api/v1/conversations": ["get", "post"],
+        "/api/v1/conversations/{id}": ["get", "patch"],
+        "/api/v1/conversations/{id}/messages": ["get", "post"],
+        "/api/v1/conversations/{id}/take-over": ["post"],
+        "/api/v1/conversations/{id}/hand-back": ["post"],
+        "/api/v1/conversations/{id}/notes": ["post"],
     }
 
 
