@@ -42,6 +42,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/platform.py
+	$(PY) bench/chat.py
 
 clean-db:
 	@echo "This deletes var/pgdata (all local data)."; read -p "Type yes: " answer; [ "$$answer" = yes ] && rm -rf var/pgdata var/pgdata.users

@@ -24,6 +24,16 @@ from morvo.consumers import NOT_FOUND, UNAUTHENTICATED, JsonFrameConsumer
 MESSAGES_PER_MINUTE = 20
 
 
+def in_parallel_thread(method: Any) -> Any:
+    """Database work of a socket, on a thread of its own (each with a pooled connection).
+
+    Channels' default runs every socket's database work on one shared thread, so 200
+    chatters queued behind each other. A consumer still awaits its own events one at a
+    time, so each socket keeps its order.
+    """
+    return database_sync_to_async(method, thread_sensitive=False)
+
+
 class ChatConsumer(JsonFrameConsumer):
     metric_name = "chat"
 
@@ -48,11 +58,23 @@ class ChatConsumer(JsonFrameConsumer):
                 after_id = int(after[0])
             except ValueError:
                 await self.send_error("bad_request", "after must be a message id.")
-                return
-            for message in await self._messages_after(after_id):
-                await self.send_json({"type": "message", **message})
+                after_id = None
+            if after_id is not None:
+                for message in await self._messages_after(after_id):
+                    await self.send_json({"type": "message", **message})
+        # The socket is in the conversation's group now: from this frame on, nothing is missed.
+        conversation = self.conversation
+        await self.send_json(
+            {
+                "type": "status",
+                "status": conversation.status,
+                "handled_by": conversation.handled_by,
+                "priority": conversation.priority,
+                "assignee": conversation.assignee_id,
+            }
+        )
 
-    @database_sync_to_async
+    @in_parallel_thread
     def _authorize(self, conversation_id: int) -> int | None:
         """None when allowed (and sets tenant, conversation, identity), else a close code."""
         tenant = self.scope.get("tenant")
@@ -76,7 +98,7 @@ class ChatConsumer(JsonFrameConsumer):
         self.is_staff, self.sender_key = False, f"visitor:{visitor_id}"
         return None
 
-    @database_sync_to_async
+    @in_parallel_thread
     def _messages_after(self, after_id: int) -> list[dict[str, Any]]:
         messages = selectors.messages_after(self.tenant, self.conversation, after_id, include_notes=self.is_staff)
         return selectors.message_list_wire(messages)
@@ -120,7 +142,7 @@ class ChatConsumer(JsonFrameConsumer):
             return
         await self.send_json({"type": "ack", "client_message_id": client_message_id, "message_id": message.pk})
 
-    @database_sync_to_async
+    @in_parallel_thread
     def _post(self, content: Any, client_message_id: str | None) -> tuple[Message, bool]:
         with tenancy.tenant_context(self.tenant):
             if client_message_id is not None:
@@ -149,7 +171,7 @@ class ChatConsumer(JsonFrameConsumer):
                 author=self.user,
             )
 
-    @database_sync_to_async
+    @in_parallel_thread
     def _mark_read(self, message_id: int) -> None:
         services.messages_mark_read(self.tenant, self.conversation, message_id, reader_is_staff=self.is_staff)
 

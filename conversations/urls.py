@@ -1,5 +1,13 @@
 """Pages of the chat (companion and public customer chat)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from conversations import views
+
+urlpatterns = [
+    path("app/chat/", views.companion_list, name="companion-list"),
+    path("app/chat/new/", views.companion_new, name="companion-new"),
+    path("app/chat/<int:conversation_id>/", views.companion_detail, name="companion-detail"),
+    path("c/<slug:slug>/", views.visitor_chat, name="visitor-chat"),
+    path("c/<slug:slug>/profile/", views.visitor_profile, name="visitor-profile"),
+]

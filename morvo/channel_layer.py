@@ -15,13 +15,17 @@ Two things differ from the stock layer:
 from __future__ import annotations
 
 import asyncio
+import base64
 import typing
 
 import psycopg
 import psycopg_pool
 from channels_postgres import core as postgres_core
-from channels_postgres.db import GROUP_CHANNEL_TABLE, DatabaseLayer
+from channels_postgres.db import GROUP_CHANNEL_TABLE, MESSAGE_TABLE, DatabaseLayer
 from psycopg import sql
+
+# The listener's connection, as pg_stat_activity shows it.
+LISTENER_NAME = "morvo-channel-listener"
 
 
 def _configure(connection: psycopg.AsyncConnection) -> typing.Awaitable[None]:
@@ -74,7 +78,8 @@ class LoopScopedDatabaseLayer(DatabaseLayer):
 
 
 class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):
-    """See the module docstring. Also fixes three leaks of the stock layer:
+    """See the module docstring. Also fixes these faults of the stock layer (and the backlog
+    race described in :meth:`listen_to_all_channels`):
 
     - every ``receive()`` that came before the LISTEN connection was up started another
       listener with a connection of its own: 200 sockets opening at once held ~100
@@ -107,11 +112,42 @@ class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):
         return ready, True
 
     async def listen_to_all_channels(self) -> None:
+        """The stock listener read the backlog of queued messages *before* LISTEN, so a
+        message sent in between was never delivered, and read it with a DELETE over every
+        channel, taking messages meant for other processes. Here: LISTEN first, then SELECT
+        the backlog of the channels this process waits on, skipping what arrives twice."""
+        loop = asyncio.get_running_loop()
+        ready = self.__dict__["_listeners"][loop]
         try:
-            await super().listen_to_all_channels()
+            conninfo = psycopg.conninfo.make_conninfo(conninfo="", application_name=LISTENER_NAME, **self.db_params)
+            async with await psycopg.AsyncConnection.connect(conninfo=conninfo, autocommit=True) as connection:
+                await connection.execute("LISTEN channels_postgres_messages")
+                from_backlog: set[str] = set()
+                waiting = list(postgres_core.ASYNCIO_EVENT_CHANNEL_MAPPING)
+                backlog = await connection.execute(
+                    sql.SQL(
+                        "SELECT id::text, channel, message, extract(epoch from expire)::text FROM {table} "
+                        "WHERE expire > now() AND channel = ANY(%s) ORDER BY id"
+                    ).format(table=sql.Identifier(MESSAGE_TABLE)),
+                    (waiting,),
+                )
+                for message_id, channel, message, expires in await backlog.fetchall():
+                    encoded = base64.b64encode(message).decode()
+                    self._get_or_create_queue(channel).put_nowait(f"{message_id}:{channel}:{encoded}:{expires}")
+                    from_backlog.add(message_id)
+                ready.set()
+                async for event in connection.notifies():
+                    if event.payload == "1:shutdown":
+                        break
+                    message_id, channel = event.payload.split(":", 2)[:2]
+                    if message_id in from_backlog:
+                        from_backlog.discard(message_id)
+                        continue
+                    if self._channel_advisory_locks.get(channel, False):
+                        self._get_or_create_queue(channel).put_nowait(event.payload)
         finally:
             # Gone (connection lost, shutdown): the next receive() starts a new one.
-            self.__dict__.get("_listeners", {}).pop(asyncio.get_running_loop(), None)
+            self.__dict__.get("_listeners", {}).pop(loop, None)
 
     async def _get_or_create_channel_advisory_lock(self, channel: str) -> bool:
         # A process-local channel ("!") can only be received by this process: the lock that

@@ -132,7 +132,7 @@ def main() -> int:
         lines = [
             "",
             f"Morvo is running ({elapsed:.1f}s). Ctrl-C stops everything.",
-            f"  Companion and app:  {base}/app/",
+            f"  Companion chat:     {base}/app/chat/",
             f"  Back office:        {base}/admin/",
             f"  API docs:           {base}/api/docs/",
             f"  Health:             {base}/readyz",

@@ -32,13 +32,25 @@ def visitor_cookie(visitor_id: str) -> bytes:
     return f"{COOKIE_NAME}={value}".encode()
 
 
-async def connect(path: str, *, token: str | None = None, cookie: bytes | None = None) -> WebsocketCommunicator:
+async def connect(
+    path: str, *, token: str | None = None, cookie: bytes | None = None, ready: bool = True
+) -> WebsocketCommunicator:
+    """Open a socket; with ``ready``, wait for the status frame that says it is subscribed
+    (the frames before it, a replay, are kept in ``socket.initial_frames``)."""
     if token:
         path += ("&" if "?" in path else "?") + f"token={token}"
     headers = [(b"cookie", cookie)] if cookie else []
     socket = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await socket.connect()
     assert connected
+    socket.initial_frames = []
+    if ready:
+        while True:
+            frame = await socket.receive_json_from(timeout=10)
+            if frame["type"] == "status":
+                socket.ready_status = frame
+                break
+            socket.initial_frames.append(frame)
     return socket
 
 
@@ -110,9 +122,11 @@ async def test_resending_a_client_message_id_creates_nothing_and_replays_after_r
     await socket.disconnect()
 
     again = await connect(f"/ws/chat/{conversation.pk}/?after={first_id}", token=two_tenants.a.token)
-    replayed = await again.receive_json_from(timeout=5)
+    [replayed] = again.initial_frames
     assert replayed["type"] == "message"
     assert replayed["reply_to"] == first_id  # the reply sent while we were away
+    assert again.ready_status == {"type": "status", "status": "open", "handled_by": "ai", "priority": "low",
+                                  "assignee": None}  # fmt: skip
     await again.send_json_to({"type": "user_message", "content": "مرحبا", "client_message_id": "same"})
     assert await again.receive_json_from(timeout=5) == {
         "type": "ack",
@@ -157,27 +171,27 @@ async def test_more_than_twenty_messages_a_minute_are_refused(two_tenants: Any, 
 
 async def test_another_tenant_or_no_auth_is_refused(two_tenants: Any) -> None:
     conversation = await companion(two_tenants.a)
-    other = await connect(f"/ws/chat/{conversation.pk}/", token=two_tenants.b.token)
+    other = await connect(f"/ws/chat/{conversation.pk}/", token=two_tenants.b.token, ready=False)
     assert await other.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
-    missing = await connect("/ws/chat/999999/", token=two_tenants.a.token)
+    missing = await connect("/ws/chat/999999/", token=two_tenants.a.token, ready=False)
     assert await missing.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
-    anonymous = await connect(f"/ws/chat/{conversation.pk}/")
+    anonymous = await connect(f"/ws/chat/{conversation.pk}/", ready=False)
     assert await anonymous.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
 
 async def test_a_colleagues_companion_chat_is_private(two_tenants: Any) -> None:
     conversation = await companion(two_tenants.a)
     _, token, _ = await database_sync_to_async(two_tenants.a.member)("admin")
-    socket = await connect(f"/ws/chat/{conversation.pk}/", token=token)
+    socket = await connect(f"/ws/chat/{conversation.pk}/", token=token, ready=False)
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
 
 
 async def test_visitors_reach_only_their_own_conversation_and_never_see_notes(two_tenants: Any) -> None:
     mine, theirs = new_visitor_id(), new_visitor_id()
     conversation = await visitor_conversation(two_tenants.a, mine)
-    stranger = await connect(f"/ws/chat/{conversation.pk}/", cookie=visitor_cookie(theirs))
+    stranger = await connect(f"/ws/chat/{conversation.pk}/", cookie=visitor_cookie(theirs), ready=False)
     assert await stranger.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
-    forged = await connect(f"/ws/chat/{conversation.pk}/", cookie=f"{COOKIE_NAME}={mine}".encode())
+    forged = await connect(f"/ws/chat/{conversation.pk}/", cookie=f"{COOKIE_NAME}={mine}".encode(), ready=False)
     assert await forged.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
     visitor = await connect(f"/ws/chat/{conversation.pk}/", cookie=visitor_cookie(mine))

@@ -120,7 +120,7 @@ async def test_sockets_opening_at_once_share_one_listen_connection(two_tenants: 
     def listeners() -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND query LIKE 'LISTEN channels_postgres_messages%%'")  # fmt: skip
+                           "AND application_name = 'morvo-channel-listener'")  # fmt: skip
             return int(cursor.fetchone()[0])
 
     sockets = await asyncio.gather(*[_connect(f"/ws/ping/?token={two_tenants.a.token}") for _ in range(20)])

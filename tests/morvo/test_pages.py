@@ -334,7 +334,7 @@ def test_app_home_shows_the_tenant_and_its_headline(tenant_world):
     assert 'href="/admin/"' in body
     assert 'href="/api/docs/"' in body
     assert f'href="{reverse("mfa_index")}"' in body
-    assert 'href="/app/chat/"' not in body
+    assert 'href="/app/chat/"' in body
 
 
 def test_app_home_in_english(tenant_world):
@@ -472,3 +472,9 @@ def test_admin_refuses_a_user_without_membership_with_the_no_access_page(client,
     assert "lost@nowhere.test" in body
     assert f'action="{reverse("account_logout")}"' in body
     assert signed_in_user_id(client) == str(user.pk)
+
+
+def test_app_home_links_to_the_companion_chat(two_tenants):
+    body = two_tenants.a.web.get("/app/", HTTP_ACCEPT_LANGUAGE="ar").content.decode()
+    assert 'href="/app/chat/"' in body
+    assert "ابدأ محادثة جديدة" in body

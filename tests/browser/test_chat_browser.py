@@ -1,0 +1,139 @@
+"""The chat pages in a real browser: the companion and the public customer chat, with
+daphne serving the websocket, a Celery worker answering, and headless Chromium clicking."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, in_thread
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium package)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
+expect = sync_api.expect
+
+from conversations import services  # noqa: E402
+from conversations.models import Conversation, Message  # noqa: E402
+from morvo.models import Membership  # noqa: E402
+from tests.factories import MembershipFactory, TenantFactory, UserFactory  # noqa: E402
+
+pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct-horse-battery"  # UserFactory's
+REPLY_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def shop(db: Any) -> tuple[Any, Any]:
+    tenant = TenantFactory(slug="dar-al-oud", name="دار العود", primary_color="#7a4b1f")
+    owner = UserFactory(username="owner@dar.test", email="owner@dar.test")
+    MembershipFactory(user=owner, tenant=tenant, role=Membership.Role.OWNER)
+    return tenant, owner
+
+
+def wait_online(page: Any) -> None:
+    expect(page.locator("[data-connection]")).to_have_attribute("data-state", "online", timeout=15_000)
+
+
+def send(page: Any, text: str) -> None:
+    page.locator("[data-input]").fill(text)
+    page.locator("[data-input]").press("Enter")
+
+
+def test_companion_chat_in_arabic(shop: tuple[Any, Any], server: str, browser: Any) -> None:
+    tenant, owner = shop
+    context = browser.new_context(locale="ar")
+    page = context.new_page()
+
+    page.goto(f"{server}/accounts/login/")
+    page.locator("input[name=login]").fill(owner.email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_url(f"{server}/app/")
+
+    page.goto(f"{server}/app/chat/")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    page.locator("[data-new-conversation]").click()
+    page.wait_for_url(re.compile(r".*/app/chat/\d+/$"))
+    conversation_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    wait_online(page)
+    expect(page.locator("[data-send]")).to_be_disabled()
+
+    send(page, "كيف كانت مبيعات هذا الأسبوع؟")
+    expect(page.locator(".message--user .message__content").first).to_have_text("كيف كانت مبيعات هذا الأسبوع؟")
+    reply = page.locator(".message--assistant").first
+    expect(reply.locator(".message__content")).to_contain_text("مورفو", timeout=REPLY_TIMEOUT_MS)
+    expect(reply.locator(".message__content")).to_have_attribute("dir", "auto")
+
+    chip = reply.locator("[data-suggestion]").first
+    suggestion = chip.inner_text()
+    assert suggestion == "ملخص مبيعات آخر 30 يومًا"
+    chip.click()
+    expect(page.locator(".message--user .message__content").nth(1)).to_have_text(suggestion)
+    expect(page.locator(".message--assistant")).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
+    # Only the latest reply offers suggestions.
+    expect(page.locator("[data-suggestion]")).to_have_count(3)
+
+    page.reload()
+    wait_online(page)
+    expect(page.locator("[data-messages] > .message")).to_have_count(4)
+    expect(page.locator(".message--user .message__content").nth(1)).to_have_text(suggestion)
+
+    def stored() -> list[tuple[str, str]]:
+        messages = Message.objects.for_tenant(tenant).filter(conversation_id=conversation_id)
+        return list(messages.order_by("id").values_list("role", "content"))
+
+    rows = in_thread(stored)
+    assert [role for role, _ in rows] == ["user", "assistant", "user", "assistant"]
+    assert rows[0][1] == "كيف كانت مبيعات هذا الأسبوع؟"
+    assert rows[2][1] == suggestion
+    context.close()
+
+
+def test_visitor_sees_html_as_text_and_the_takeover_live(shop: tuple[Any, Any], server: str, browser: Any) -> None:
+    tenant, owner = shop
+    context = browser.new_context(locale="ar")
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    page.goto(f"{server}/c/{tenant.slug}/")
+    expect(page.locator(".chat__title")).to_have_text("دار العود")
+    wait_online(page)
+
+    hostile = "<img src=x onerror=alert(1)>مرحبا"
+    send(page, hostile)
+    expect(page.locator(".message--user .message__content").first).to_have_text(hostile)
+    expect(page.locator(".message--assistant .message__content").first).to_contain_text(
+        "دار العود", timeout=REPLY_TIMEOUT_MS
+    )
+    assert page.locator("[data-messages] img").count() == 0
+
+    def take_over() -> str:
+        conversation = Conversation.objects.for_tenant(tenant).get(kind=Conversation.Kind.CUSTOMER)
+        return services.conversation_take_over(tenant, conversation.pk, owner).language
+
+    expect(page.locator("[data-person-banner]")).to_be_hidden()
+    language = in_thread(take_over)  # the notice speaks the conversation's language
+    expect(page.locator(".message--system .message__notice")).to_have_text(
+        services.TAKEOVER_NOTICE[language], timeout=15_000
+    )
+    expect(page.locator("[data-person-banner]")).to_be_visible()
+    expect(page.locator("[data-person-banner]")).to_contain_text("دار العود")
+
+    page.reload()  # the history shows it as text too, and the person is still there
+    wait_online(page)
+    expect(page.locator(".message--user .message__content").first).to_have_text(hostile)
+    expect(page.locator("[data-person-banner]")).to_be_visible()
+    assert page.locator("[data-messages] img").count() == 0
+    assert dialogs == []
+    context.close()
