@@ -57,6 +57,13 @@ def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+@pytest.fixture(autouse=True)
+def english_messages(settings: Any) -> None:
+    """These tests check behaviour and read the admin's messages in English (the Arabic
+    wording is the catalog's business)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def queue(two_tenants: Any) -> dict[str, Conversation]:
     tenant = two_tenants.a.tenant
