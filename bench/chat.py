@@ -358,6 +358,8 @@ class ChatClient:
                         self._known(turn, int(frame["message_id"]))
                 elif kind == "typing":
                     tally.typing_frames += 1
+                elif kind == "status":
+                    pass  # sent once subscribed, after connecting (docs/websocket.md)
                 elif kind == "error" and frame.get("code") == "unknown_type":
                     self.probes.put_nowait(at)
                 else:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
 from conversations.models import Conversation, Message
 
 
@@ -57,8 +54,15 @@ def message_to_wire(message: Message) -> dict[str, Any]:
     }
 
 
+def group_send(group: str, event: dict[str, Any]) -> None:
+    """Send from synchronous code (see morvo.realtime.group_send)."""
+    from morvo.realtime import group_send as send
+
+    send(group, event)
+
+
 def _send(tenant_id: int, conversation_id: int, event: dict[str, Any]) -> None:
-    async_to_sync(get_channel_layer().group_send)(conversation_group(tenant_id, conversation_id), event)
+    group_send(conversation_group(tenant_id, conversation_id), event)
 
 
 def push_message(message: Message) -> None:
@@ -74,9 +78,8 @@ def push_inbox(conversation: Conversation) -> None:
     fresh = Conversation.objects.all_tenants().filter(tenant_id=conversation.tenant_id, pk=conversation.pk).first()
     if fresh is None:
         return
-    async_to_sync(get_channel_layer().group_send)(
-        inbox_group(conversation.tenant_id),
-        {"type": "inbox.conversation", "conversation": conversation_to_wire(fresh)},
+    group_send(
+        inbox_group(conversation.tenant_id), {"type": "inbox.conversation", "conversation": conversation_to_wire(fresh)}
     )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
@@ -18,6 +19,15 @@ class JsonFrameConsumer(AsyncJsonWebsocketConsumer):
     socket stays open. ``accepted`` says whether this socket passed authentication."""
 
     accepted = False
+
+    async def send(self, *args: Any, **kwargs: Any) -> None:
+        # An event can reach a consumer just after its client closed; the frame has no one
+        # to go to (the client replays with ?after= when it comes back), so it is dropped
+        # instead of failing the whole consumer.
+        try:
+            await super().send(*args, **kwargs)
+        except Disconnected:
+            return
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if not self.accepted:

@@ -12,8 +12,16 @@ def tenant_group(tenant_id: int) -> str:
     return f"tenant-{tenant_id}"
 
 
-def tenant_broadcast(tenant_id: int, payload: dict[str, Any]) -> None:
-    """Send ``payload`` to every socket of the tenant, from synchronous code (a task, a
-    service's ``on_commit``)."""
+def group_send(group: str, event: dict[str, Any]) -> None:
+    """Send to a group from synchronous code (a task, a service's ``on_commit``)."""
     layer = get_channel_layer()
-    async_to_sync(layer.group_send)(tenant_group(tenant_id), {"type": "tenant.broadcast", "payload": payload})
+    send_sync = getattr(layer, "group_send_sync", None)
+    if send_sync is not None:
+        send_sync(group, event)
+    else:
+        async_to_sync(layer.group_send)(group, event)
+
+
+def tenant_broadcast(tenant_id: int, payload: dict[str, Any]) -> None:
+    """Send ``payload`` to every socket of the tenant."""
+    group_send(tenant_group(tenant_id), {"type": "tenant.broadcast", "payload": payload})
