@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agents_app.language import reply_language
 from conversations import realtime
-from conversations.models import Conversation, Inbox, Message
+from conversations.models import Conversation, ConversationState, Inbox, Message
 from morvo.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -362,3 +362,32 @@ def agent_reply(
         author=author,
         client_message_id=client_message_id,
     )
+
+
+class StateConflict(Exception):
+    """The conversation's state changed since it was read; read it again and retry."""
+
+
+def conversation_state_get(tenant: Tenant, conversation: Conversation) -> ConversationState:
+    if conversation.tenant_id != tenant.pk:
+        raise Conversation.DoesNotExist
+    state, _ = ConversationState.objects.for_tenant(tenant).get_or_create(
+        tenant=tenant, conversation=conversation, defaults={"data": {}, "version": 0}
+    )
+    return state
+
+
+def conversation_state_update(
+    tenant: Tenant, conversation: Conversation, *, expected_version: int, data: dict[str, Any]
+) -> ConversationState:
+    """Write the state only if it is still at ``expected_version`` (compare-and-swap), so two
+    workers never overwrite each other; the loser gets :class:`StateConflict`."""
+    conversation_state_get(tenant, conversation)
+    updated = (
+        ConversationState.objects.for_tenant(tenant)
+        .filter(conversation=conversation, version=expected_version)
+        .update(data=data, version=expected_version + 1, updated_at=timezone.now())
+    )
+    if updated == 0:
+        raise StateConflict(f"conversation {conversation.pk}: state is no longer at version {expected_version}")
+    return ConversationState.objects.for_tenant(tenant).get(conversation=conversation)
