@@ -118,14 +118,31 @@ def test_visitor_sees_html_as_text_and_the_takeover_live(shop: tuple[Any, Any], 
     )
     assert page.locator("[data-messages] img").count() == 0
 
-    def take_over() -> str:
-        conversation = Conversation.objects.for_tenant(tenant).get(kind=Conversation.Kind.CUSTOMER)
-        return services.conversation_take_over(tenant, conversation.pk, owner).language
+    def conversation_id() -> int:
+        return Conversation.objects.for_tenant(tenant).get(kind=Conversation.Kind.CUSTOMER).pk
 
     expect(page.locator("[data-person-banner]")).to_be_hidden()
-    language = in_thread(take_over)  # the notice speaks the conversation's language
+    # The operator, in a browser of their own, takes over from the back office.
+    operator_context = browser.new_context(locale="ar")
+    operator = operator_context.new_page()
+    operator.on("dialog", on_dialog)  # the hostile message is on the operator's page too
+    operator.goto(f"{server}/accounts/login/?next=/admin/")
+    operator.locator("input[name=login]").fill(owner.email)
+    operator.locator("input[name=password]").fill(PASSWORD)
+    operator.locator("form button[type=submit]").last.click()
+    operator.wait_for_url(re.compile(r".*/admin/$"))
+    operator.goto(f"{server}/admin/conversations/conversation/{in_thread(conversation_id)}/change/")
+    expect(operator.locator(".operator-message--user .operator-message__content").first).to_have_text(hostile)
+    assert operator.locator(".operator-message img").count() == 0
+    operator.locator('form[action$="/act/take-over/"] button[type=submit]').click()
+    operator.wait_for_load_state()
+
+    def language() -> str:
+        return Conversation.objects.for_tenant(tenant).get(kind=Conversation.Kind.CUSTOMER).language
+
+    conversation_language = in_thread(language)  # the notice speaks the conversation's language
     expect(page.locator(".message--system .message__notice")).to_have_text(
-        services.TAKEOVER_NOTICE[language], timeout=15_000
+        services.TAKEOVER_NOTICE[conversation_language], timeout=15_000
     )
     expect(page.locator("[data-person-banner]")).to_be_visible()
     expect(page.locator("[data-person-banner]")).to_contain_text("دار العود")
@@ -136,4 +153,6 @@ def test_visitor_sees_html_as_text_and_the_takeover_live(shop: tuple[Any, Any], 
     expect(page.locator("[data-person-banner]")).to_be_visible()
     assert page.locator("[data-messages] img").count() == 0
     assert dialogs == []
+    assert in_thread(lambda: Conversation.objects.for_tenant(tenant).get(kind="customer").handled_by) == "human"
+    operator_context.close()
     context.close()
