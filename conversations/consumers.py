@@ -17,8 +17,8 @@ from conversations import selectors, services
 from conversations.models import Conversation, Message
 from conversations.realtime import conversation_group, message_to_wire
 from conversations.visitors import COOKIE_NAME, visitor_id_from_cookie
-from morvo import metrics, tenancy
 from morvo import services as core_services
+from morvo import tenancy
 from morvo.consumers import NOT_FOUND, UNAUTHENTICATED, JsonFrameConsumer
 
 MESSAGES_PER_MINUTE = 20
@@ -48,10 +48,7 @@ class ChatConsumer(JsonFrameConsumer):
         if code is not None:
             await self.close(code=code)
             return
-        self.group_name = conversation_group(self.tenant.pk, self.conversation.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).inc()
-        self.accepted = True
+        await self.join(conversation_group(self.tenant.pk, self.conversation.pk))
         after = parse_qs(self.scope.get("query_string", b"").decode()).get("after")
         if after:
             try:
@@ -102,14 +99,6 @@ class ChatConsumer(JsonFrameConsumer):
     def _messages_after(self, after_id: int) -> list[dict[str, Any]]:
         messages = selectors.messages_after(self.tenant, self.conversation, after_id, include_notes=self.is_staff)
         return selectors.message_list_wire(messages)
-
-    async def disconnect(self, code: int) -> None:
-        if self.accepted:
-            metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).dec()
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        forget = getattr(self.channel_layer, "forget_channel", None)
-        if forget is not None:
-            forget(self.channel_name)
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         kind = content["type"]

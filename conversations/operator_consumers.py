@@ -11,7 +11,6 @@ from typing import Any
 
 from conversations.models import Conversation
 from conversations.realtime import inbox_group
-from morvo import metrics
 from morvo.consumers import UNAUTHENTICATED, JsonFrameConsumer
 
 
@@ -26,18 +25,7 @@ class InboxConsumer(JsonFrameConsumer):
             await self.close(code=UNAUTHENTICATED)
             return
         self.tenant = tenant
-        self.group_name = inbox_group(tenant.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).inc()
-        self.accepted = True
-
-    async def disconnect(self, code: int) -> None:
-        if self.accepted:
-            metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).dec()
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        forget = getattr(self.channel_layer, "forget_channel", None)
-        if forget is not None:
-            forget(self.channel_name)
+        await self.join(inbox_group(tenant.pk))
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         # The list only listens; there is nothing to send it.

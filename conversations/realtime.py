@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.models import Conversation, Message
+from morvo.realtime import group_send
 
 
 def conversation_group(tenant_id: int, conversation_id: int) -> str:
@@ -52,13 +53,6 @@ def message_to_wire(message: Message) -> dict[str, Any]:
         "delivery_status": message.delivery_status,
         "created_at": message.created_at.isoformat(),
     }
-
-
-def group_send(group: str, event: dict[str, Any]) -> None:
-    """Send from synchronous code (see morvo.realtime.group_send)."""
-    from morvo.realtime import group_send as send
-
-    send(group, event)
 
 
 def _send(tenant_id: int, conversation_id: int, event: dict[str, Any]) -> None:

@@ -19,6 +19,22 @@ class JsonFrameConsumer(AsyncJsonWebsocketConsumer):
     socket stays open. ``accepted`` says whether this socket passed authentication."""
 
     accepted = False
+    metric_name = "socket"
+
+    async def join(self, group_name: str) -> None:
+        """The socket passed authentication: subscribe it to its group and count it."""
+        self.group_name = group_name
+        await self.channel_layer.group_add(group_name, self.channel_name)
+        metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).inc()
+        self.accepted = True
+
+    async def disconnect(self, code: int) -> None:
+        if self.accepted:
+            metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).dec()
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        forget = getattr(self.channel_layer, "forget_channel", None)
+        if forget is not None:
+            forget(self.channel_name)
 
     async def send(self, *args: Any, **kwargs: Any) -> None:
         # An event can reach a consumer just after its client closed; the frame has no one
@@ -62,19 +78,7 @@ class TenantConsumer(JsonFrameConsumer):
         if self.tenant is None:
             await self.close(code=UNAUTHENTICATED)
             return
-        self.group_name = tenant_group(self.tenant.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).inc()
-        self._counted = True
-        self.accepted = True
-
-    async def disconnect(self, code: int) -> None:
-        if getattr(self, "_counted", False):
-            metrics.OPEN_WEBSOCKETS.labels(consumer=self.metric_name).dec()
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        forget = getattr(self.channel_layer, "forget_channel", None)
-        if forget is not None:
-            forget(self.channel_name)
+        await self.join(tenant_group(self.tenant.pk))
 
     async def tenant_broadcast(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "broadcast", "payload": event.get("payload")})
