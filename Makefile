@@ -7,13 +7,14 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench install install-dev clean-db help
+.PHONY: run test lint bench eval install install-dev clean-db help
 
 help:
 	@echo "make run    start Morvo (embedded PostgreSQL, web, worker, beat) on 127.0.0.1:$(PORT)"
 	@echo "make test   install the test tools and run the test suite"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make eval   run the quality evaluations in eval/ (router intents, knowledge retrieval)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +41,14 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+# Each benchmark is its own script; BENCH=chat runs one.
+BENCH ?= platform chat brain knowledge campaigns webhooks stock_alerts
 bench: $(VENV)/.installed-dev
-	$(PY) bench/platform.py
-	$(PY) bench/chat.py
+	@set -e; for name in $(BENCH); do if [ -f bench/$$name.py ]; then echo "== bench/$$name.py"; $(PY) bench/$$name.py; fi; done
+
+EVAL ?= router knowledge
+eval: $(VENV)/.installed-dev
+	@set -e; for name in $(EVAL); do if [ -f eval/$$name.py ]; then echo "== eval/$$name.py"; $(PY) eval/$$name.py; fi; done
 
 clean-db:
 	@echo "This deletes var/pgdata (all local data)."; read -p "Type yes: " answer; [ "$$answer" = yes ] && rm -rf var/pgdata var/pgdata.users
