@@ -297,6 +297,31 @@ def conversation_hand_back(tenant: Tenant, conversation_id: int) -> Conversation
     return conversation
 
 
+PRIORITY_ORDER = ["low", "medium", "high", "urgent"]
+
+
+@transaction.atomic
+def conversation_escalate(tenant: Tenant, conversation_id: int, *, reason: str, priority: str = "high") -> Conversation:
+    """Hand the conversation to people: the AI stops answering, the conversation waits in the
+    queue (pending, unassigned) at ``priority`` or higher, labelled ``escalated``, with the
+    reason as a private note. The customer is told by the turn's own reply. Escalating twice
+    changes nothing the second time."""
+    conversation = Conversation.objects.for_tenant(tenant).select_for_update().get(pk=conversation_id)
+    if conversation.handled_by == Conversation.HandledBy.HUMAN and "escalated" in conversation.labels:
+        return conversation
+    if PRIORITY_ORDER.index(priority) > PRIORITY_ORDER.index(conversation.priority):
+        conversation.priority = priority
+    conversation.handled_by = Conversation.HandledBy.HUMAN
+    conversation.status = Conversation.Status.PENDING
+    if "escalated" not in conversation.labels:
+        conversation.labels = [*conversation.labels, "escalated"]
+    conversation.save(update_fields=["priority", "handled_by", "status", "labels"])
+    message_post(tenant, conversation, content=reason or "escalated", role=Message.Role.NOTE)
+    transaction.on_commit(lambda: realtime.push_inbox(conversation))
+    transaction.on_commit(lambda: realtime.push_status(conversation))
+    return conversation
+
+
 def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) -> Conversation:
     """Change status, priority, assignee, labels or the snooze time (what operators change).
 
