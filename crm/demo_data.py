@@ -616,6 +616,7 @@ def seed_demo(stdout: Any = None, *, now: datetime | None = None) -> DemoSeedRes
             return DemoSeedResult(created=False, tenant=tenant, owner_email=DEMO_OWNER_EMAIL, password=password)
         tenant, new_password = _tenant_and_owner_create()
         season, counts = _store_data_create(tenant, now)
+        _crm_data_create(tenant, now)
     password = new_password or _known_password()
     if new_password:
         try:
@@ -874,3 +875,69 @@ def _every_contact_ordered(rng: random.Random, orders: list[Order], contacts: li
         order = guest_orders.pop(rng.randrange(len(guest_orders)))
         order.customer = contact
         order.customer_name = contact.name
+
+
+def _crm_data_create(tenant: Tenant, now: datetime) -> None:
+    """A little CRM around the store data: labels, a typed attribute, a segment, and customers
+    waiting for out-of-stock products (the admin's stock-alert queue is not empty)."""
+    from crm.models import ContactAttributeDefinition, Label, Segment, StockAlert
+
+    Label.objects.for_tenant(tenant).bulk_create(
+        [
+            Label(tenant=tenant, name="vip", color="#b45309", description="عملاء مميزون"),
+            Label(tenant=tenant, name="oud", color="#7c2d12", description="محبو العود"),
+        ]
+    )
+    ContactAttributeDefinition.objects.for_tenant(tenant).create(tenant=tenant, key="city", label="المدينة")
+    Segment.objects.for_tenant(tenant).create(
+        tenant=tenant,
+        name="VIP oud lovers",
+        description="عملاء مميزون يحبون العود",
+        definition={"labels_all": ["vip", "oud"]},
+    )
+    contacts = list(Contact.objects.for_tenant(tenant).order_by("id")[:12])
+    cities = ["الرياض", "جدة", "الدمام"]
+    for index, contact in enumerate(contacts):
+        contact.labels = ["vip", "oud"] if index % 3 == 0 else (["oud"] if index % 3 == 1 else [])
+        contact.attributes = {"city": cities[index % 3]}
+    Contact.objects.for_tenant(tenant).bulk_update(contacts, ["labels", "attributes"])
+    waiting_for = list(
+        Product.objects.for_tenant(tenant).filter(stock_quantity=0, status=Product.Status.ACTIVE).order_by("sku")[:3]
+    )
+    alerts = (
+        [
+            StockAlert(
+                tenant=tenant,
+                contact=contact,
+                product=waiting_for[index % len(waiting_for)],
+                channel_type="web",
+                message_text="أبغى أعرف متى يتوفر",
+                created_at=now - timedelta(days=index + 1),
+                expires_at=now + timedelta(days=30 - index - 1),
+            )
+            for index, contact in enumerate(contacts[:6])
+        ]
+        if waiting_for
+        else []
+    )
+    StockAlert.objects.for_tenant(tenant).bulk_create(alerts)
+
+
+def demo_extras_seed(tenant: Tenant, stdout: Any = None) -> None:
+    """The rest of the demo, from the apps that own it, each idempotent: the global marketing
+    library and the shop's own documents (knowledge), and three campaigns with their metrics
+    and evaluations (campaigns). Safe to run on every start."""
+    from campaigns.services import campaigns_seed_demo
+    from knowledge.services import knowledge_seed_global, knowledge_seed_tenant
+
+    started = time.perf_counter()
+    library = knowledge_seed_global()
+    documents = knowledge_seed_tenant(tenant)
+    campaigns = campaigns_seed_demo(tenant)
+    added = library["created"] + library["replaced"] + documents["created"] + documents["replaced"]
+    if added:
+        _say(
+            stdout,
+            f"  Knowledge: {added} documents loaded; campaigns: {len(campaigns)} "
+            f"({time.perf_counter() - started:.1f}s).",
+        )

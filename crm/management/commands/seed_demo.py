@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.demo_data import seed_demo
+from crm.demo_data import demo_extras_seed, seed_demo
 
 
 class Command(BaseCommand):
@@ -14,4 +14,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        seed_demo(stdout=self.stdout)
+        result = seed_demo(stdout=self.stdout)
+        demo_extras_seed(result.tenant)
