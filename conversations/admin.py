@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,9 +27,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conversations import services
-from conversations.models import Conversation, Inbox, Message
+from conversations.channels import adapter_for
+from conversations.channels.base import config_masked
+from conversations.models import Conversation, Inbox, Message, OutboxMessage, WebhookEvent
 from morvo import tenancy
-from morvo.admin_mixins import TenantScopedModelAdmin, can_view
+from morvo.admin_mixins import TenantScopedModelAdmin, TenantScopedModelForm, can_view
 from morvo.models import Membership, Tenant
 
 # Who may work the inbox: viewers only read.
@@ -53,19 +56,141 @@ def _person(user: Any) -> str:
     return str(user.get_full_name() or user.email or user.get_username())
 
 
+class InboxForm(TenantScopedModelForm):
+    """The config is edited as JSON with every secret masked: a masked value left as it was
+    keeps the stored secret, a new value replaces it. Channel inboxes' configs are checked
+    by their adapter before they are saved."""
+
+    config = forms.JSONField(label=_("configuration"), required=False, widget=forms.Textarea(attrs={"rows": 10}))
+
+    class Meta:
+        model = Inbox
+        fields = ["name", "channel_type", "is_active", "config"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["config"] = config_masked(self.instance.config or {})
+
+    def clean_config(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("config") or {}
+        if not isinstance(value, dict):
+            raise ValidationError(_("The configuration is a JSON object."))
+        stored = (self.instance.config or {}) if self.instance.pk is not None else {}
+        masked = config_masked(stored)
+        # A secret shown masked and sent back unchanged keeps its stored value.
+        return {key: stored[key] if key in stored and item == masked.get(key) else item for key, item in value.items()}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        adapter = adapter_for(cleaned.get("channel_type") or "")
+        if adapter is not None and "config" in cleaned:
+            for key, reason in adapter.config_problems(cleaned["config"]).items():
+                self.add_error("config", f"{key}: {reason}")
+        return cleaned
+
+
 @admin.register(Inbox)
 class InboxAdmin(TenantScopedModelAdmin):
+    form = InboxForm
     list_display = ["name", "channel_type", "is_active", "secret_hint", "created_at"]
     list_filter = ["channel_type", "is_active"]
     search_fields = ["name"]
-    fields = ["name", "channel_type", "is_active", "config", "secret_hint"]
-    readonly_fields = ["secret_hint"]
+    fields = ["name", "channel_type", "is_active", "config", "secret_hint", "webhook_url"]
+    readonly_fields = ["secret_hint", "webhook_url"]
     ordering = ["name", "id"]
 
     @admin.display(description=_("secret"))
     def secret_hint(self, obj: Inbox) -> str:
         # The secret signs webhooks: only its first characters, enough to tell two apart.
         return f"{obj.secret[:4]}…" if obj.secret else "—"
+
+    @admin.display(description=_("webhook URL"))
+    def webhook_url(self, obj: Inbox) -> str:
+        if obj.pk is None or adapter_for(obj.channel_type) is None:
+            return "—"
+        return reverse("channel-webhook", args=[obj.channel_type, obj.secret])
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(TenantScopedModelAdmin):
+    """What Morvo sends to the channels. Dead letters (delivery failed N times, or was refused)
+    wait here for a person: fix the cause (a token, a number), then retry them."""
+
+    list_display = ["id", "kind", "status", "inbox", "conversation", "attempts", "next_attempt_at", "short_error"]
+    list_filter = ["status", "kind", "inbox__channel_type"]
+    list_select_related = ["inbox", "conversation"]
+    ordering = ["-id"]
+    fields = (
+        "kind",
+        "status",
+        "inbox",
+        "conversation",
+        "message",
+        "payload",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "provider_message_id",
+        "used_template",
+        "created_at",
+        "sent_at",
+    )
+    readonly_fields = fields
+    actions = ["retry_dead_letters"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Rows are never edited; the retry action needs an operating role (see the action).
+        return can_operate(request) and obj is None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: OutboxMessage) -> str:
+        return obj.last_error[:80]
+
+    @admin.action(description=_("Retry selected dead letters"), permissions=["change"])
+    def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        retried = 0
+        for row in queryset.filter(status=OutboxMessage.Status.DEAD).select_related("tenant"):
+            with tenancy.tenant_context(row.tenant):
+                retried += int(services.outbox_retry(row.tenant, row.pk))
+        self.message_user(request, gettext("%(count)d dead letters queued again.") % {"count": retried})
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(TenantScopedModelAdmin):
+    """What the providers' webhooks brought, once each; failed events show why."""
+
+    list_display = ["id", "inbox", "kind", "status", "attempts", "received_at", "processed_at"]
+    list_filter = ["status", "kind", "inbox__channel_type"]
+    list_select_related = ["inbox"]
+    ordering = ["-id"]
+    fields = (
+        "inbox",
+        "kind",
+        "dedup_key",
+        "status",
+        "attempts",
+        "error",
+        "payload",
+        "message",
+        "received_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class AssigneeFilter(admin.SimpleListFilter):

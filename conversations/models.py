@@ -92,6 +92,11 @@ class Conversation(TenantScopedModel):
     snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
     unread_for_agents = models.PositiveIntegerField(default=0)
     unread_for_user = models.PositiveIntegerField(default=0)
+    # The thread on the channel: a WhatsApp wa_id, a Telegram chat id, a Chatwoot conversation
+    # id, the first Message-ID of an e-mail thread. Empty for the web chat and the companion.
+    external_id = models.CharField(_("channel thread"), max_length=255, blank=True, default="")
+    # The customer's last message on the channel (WhatsApp's 24-hour window counts from it).
+    customer_last_message_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now, db_index=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -102,6 +107,11 @@ class Conversation(TenantScopedModel):
             models.CheckConstraint(
                 condition=~models.Q(kind="companion") | models.Q(staff_user__isnull=False),
                 name="companion_conversation_has_staff_user",
+            ),
+            models.UniqueConstraint(
+                fields=["inbox", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="conversation_unique_channel_thread",
             ),
         ]
         verbose_name = _("conversation")
@@ -142,6 +152,9 @@ class Message(TenantScopedModel):
     delivery_status = models.CharField(
         _("delivery"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.SENT
     )
+    # The provider's id of this message (inbound: theirs; outbound: the id their API returned),
+    # which delivery receipts and e-mail threading refer to.
+    external_id = models.CharField(_("provider message id"), max_length=255, blank=True, default="")
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -160,7 +173,10 @@ class Message(TenantScopedModel):
                 name="message_one_reply_per_message",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "id"])]
+        indexes = [
+            models.Index(fields=["conversation", "id"]),
+            models.Index(fields=["tenant", "external_id"], name="message_tenant_external_id"),
+        ]
         verbose_name = _("message")
         verbose_name_plural = _("messages")
 
@@ -183,3 +199,85 @@ class ConversationState(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"state of {self.conversation_id} v{self.version}"
+
+
+class WebhookEvent(TenantScopedModel):
+    """One provider event accepted by a webhook, stored before it is acknowledged and then
+    processed in Celery. ``(inbox, dedup_key)`` is unique: a provider retrying a webhook (or
+    an attacker replaying one) finds the event already there and nothing happens twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="webhook_events")
+    dedup_key = models.CharField(max_length=255)
+    kind = models.CharField(_("kind"), max_length=20)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["inbox", "dedup_key"], name="webhook_event_unique_dedup")]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhook_event_pending")]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dedup_key}"
+
+
+class OutboxMessage(TenantScopedModel):
+    """Something to deliver to a channel provider: a message, or (Chatwoot) a private note,
+    labels or contact attributes. Delivered with exponential-backoff retries; after
+    ``max_attempts`` failures it is a dead letter, retried only by a person."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        NOTE = "note", _("Private note")
+        LABELS = "labels", _("Labels")
+        ATTRIBUTES = "attributes", _("Contact attributes")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DEAD = "dead", _("Dead letter")
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="outbox")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="outbox")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.MESSAGE)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
+    used_template = models.CharField(_("template"), max_length=120, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "kind"],
+                condition=models.Q(message__isnull=False),
+                name="outbox_one_row_per_message",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"

@@ -3,6 +3,7 @@ task enqueues) after commit."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -11,10 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from agents_app.language import reply_language
 from conversations import realtime
-from conversations.models import Conversation, ConversationState, Inbox, Message
+from conversations.models import Conversation, ConversationState, Inbox, Message, OutboxMessage, WebhookEvent
 from morvo.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -119,6 +121,8 @@ def message_post(
             elif role in (Message.Role.ASSISTANT, Message.Role.AGENT):
                 changes["unread_for_user"] = F("unread_for_user") + 1
             Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(**changes)
+            # A message for the customer of a channel inbox leaves through the outbox.
+            outbox_enqueue_message(tenant, conversation, message)
     except IntegrityError:
         # The same client id raced in from another socket: the first one wins.
         if client_message_id is None:
@@ -159,6 +163,8 @@ def turn_run(tenant: Tenant, message_id: int) -> Message | None:
     existing = Message.objects.for_tenant(tenant).filter(reply_to=message, role=Message.Role.ASSISTANT).first()
     if existing is not None:
         return existing
+    if message.metadata.get("blocked"):
+        return None  # a blocked contact's messages are kept for the record, never answered
     conversation = message.conversation
     if conversation.handled_by != Conversation.HandledBy.AI:
         return None
@@ -193,6 +199,7 @@ def _reply_save(tenant: Tenant, message: Message, content: str, metadata: dict[s
             Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
                 last_activity_at=answer.created_at, unread_for_user=F("unread_for_user") + 1
             )
+            outbox_enqueue_message(tenant, conversation, answer)
     except IntegrityError:
         return Message.objects.for_tenant(tenant).get(reply_to=message, role=Message.Role.ASSISTANT)
     transaction.on_commit(lambda: realtime.push_message(answer))
@@ -214,6 +221,7 @@ def turns_overdue(tenant: Tenant, older_than_seconds: int, within_seconds: int =
             created_at__gte=now - timedelta(seconds=within_seconds),
         )
         .filter(~Exists(answered))
+        .exclude(metadata__contains={"blocked": True})
         .select_related("conversation")
         .order_by("id")
     )
@@ -316,6 +324,7 @@ def conversation_escalate(tenant: Tenant, conversation_id: int, *, reason: str, 
     if "escalated" not in conversation.labels:
         conversation.labels = [*conversation.labels, "escalated"]
     conversation.save(update_fields=["priority", "handled_by", "status", "labels"])
+    outbox_enqueue_labels(tenant, conversation)
     message_post(tenant, conversation, content=reason or "escalated", role=Message.Role.NOTE)
     transaction.on_commit(lambda: realtime.push_inbox(conversation))
     transaction.on_commit(lambda: realtime.push_status(conversation))
@@ -360,6 +369,8 @@ def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) ->
             field, messages = next(iter(error.message_dict.items()))
             raise ChatError(f"invalid_{field}", f"{field}: {' '.join(messages)}") from error
         conversation.save(update_fields=[*changes])
+        if "labels" in changes:
+            outbox_enqueue_labels(tenant, conversation)
 
     def after_commit() -> None:
         realtime.push_status(conversation)
@@ -416,3 +427,660 @@ def conversation_state_update(
     if updated == 0:
         raise StateConflict(f"conversation {conversation.pk}: state is no longer at version {expected_version}")
     return ConversationState.objects.for_tenant(tenant).get(conversation=conversation)
+
+
+# --- Outbound: Morvo speaks first, the companion is told ----------------------------------
+
+
+def message_send_outbound(
+    tenant: Tenant,
+    conversation: Conversation,
+    content: str,
+    *,
+    metadata: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Message:
+    """An assistant message Morvo starts (a stock alert, a reminder, a campaign DM), not a
+    reply to a user message. Idempotent on ``idempotency_key``: the same key returns the
+    stored message and sends nothing again. Pushed to the sockets of the conversation (the
+    web chat, the companion); in a channel inbox it is queued in the outbox and delivered
+    after commit. Raises :class:`ChatError` for empty or too long content."""
+    if conversation.tenant_id != tenant.pk:
+        raise Conversation.DoesNotExist
+    with transaction.atomic():
+        message, _ = message_post(
+            tenant,
+            conversation,
+            content=content,
+            role=Message.Role.ASSISTANT,
+            client_message_id=idempotency_key,
+            metadata={**(metadata or {}), "outbound": True},
+        )
+    return message
+
+
+def companion_notify(tenant: Tenant, content: str, metadata: dict[str, Any]) -> Message | None:
+    """Tell the business's staff something in the companion: an assistant message in the
+    owner's most recent companion conversation (one is started when there is none).
+
+    ``metadata["idempotency_key"]``, when given, makes a repeat return the first message
+    instead of posting again. Returns None when the tenant has no owner to tell.
+    """
+    from morvo.models import Membership
+
+    membership = (
+        Membership.objects.filter(tenant=tenant, role=Membership.Role.OWNER, user__is_active=True)
+        .select_related("user")
+        .order_by("id")
+        .first()
+    )
+    if membership is None:
+        return None
+    owner = membership.user
+    key = metadata.get("idempotency_key")
+    key = str(key)[:100] if key else None
+    companion = Conversation.objects.for_tenant(tenant).filter(kind=Conversation.Kind.COMPANION, staff_user=owner)
+    with transaction.atomic():
+        if key is not None:
+            already = (
+                Message.objects.for_tenant(tenant)
+                .filter(conversation__in=companion, client_message_id=key, role=Message.Role.ASSISTANT)
+                .first()
+            )
+            if already is not None:
+                return already
+        conversation = companion.order_by("-last_activity_at", "-id").first()
+        if conversation is None:
+            conversation = conversation_start_companion(tenant, owner)
+        return message_send_outbound(tenant, conversation, content, metadata=metadata, idempotency_key=key)
+
+
+# --- The outbox ---------------------------------------------------------------------------
+
+OUTBOX_MAX_ATTEMPTS = 5
+OUTBOX_BACKOFF_BASE_SECONDS = 2
+OUTBOX_BACKOFF_MAX_SECONDS = 15 * 60
+# A row claimed for sending this long ago belongs to a worker that died: it is due again.
+OUTBOX_STALE_CLAIM_SECONDS = 300
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def channel_adapter(inbox: Inbox) -> Any:
+    from conversations.channels import adapter_for
+
+    return adapter_for(inbox.channel_type)
+
+
+def outbox_backoff_seconds(attempts: int) -> int:
+    """Seconds before the next try after ``attempts`` failures: 2, 4, 8, 16… capped at 15 min."""
+    return int(min(OUTBOX_BACKOFF_MAX_SECONDS, OUTBOX_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def _outbox_schedule(tenant: Tenant, outbox: OutboxMessage, countdown: float = 0) -> None:
+    def after_commit() -> None:
+        from conversations.tasks import outbox_deliver_task
+
+        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=countdown or None)
+
+    transaction.on_commit(after_commit)
+
+
+def outbox_enqueue_message(tenant: Tenant, conversation: Conversation, message: Message) -> OutboxMessage | None:
+    """Queue ``message`` for the conversation's channel (inside the caller's transaction), or
+    do nothing when the conversation is not on a channel or the message is not for the
+    customer. Private notes reach Chatwoot only, as private notes."""
+    if message.role == Message.Role.USER or not conversation.external_id:
+        return None  # the customer's own words, or not a channel thread (the web chat, the companion)
+    inbox = conversation.inbox
+    adapter = channel_adapter(inbox)
+    if adapter is None:
+        return None
+    if message.role in (Message.Role.ASSISTANT, Message.Role.AGENT, Message.Role.SYSTEM):
+        kind = OutboxMessage.Kind.MESSAGE
+    elif message.role == Message.Role.NOTE and inbox.channel_type == Inbox.ChannelType.CHATWOOT:
+        kind = OutboxMessage.Kind.NOTE
+    else:
+        return None
+    with transaction.atomic():
+        outbox, created = OutboxMessage.objects.for_tenant(tenant).get_or_create(
+            tenant=tenant, message=message, kind=kind, defaults={"inbox": inbox, "conversation": conversation}
+        )
+        if created and kind == OutboxMessage.Kind.MESSAGE:
+            Message.objects.for_tenant(tenant).filter(pk=message.pk).update(
+                delivery_status=Message.DeliveryStatus.QUEUED
+            )
+            message.delivery_status = Message.DeliveryStatus.QUEUED
+    if created:
+        _outbox_schedule(tenant, outbox)
+    return outbox
+
+
+def outbox_enqueue_labels(tenant: Tenant, conversation: Conversation) -> OutboxMessage | None:
+    """Mirror the conversation's labels onto its Chatwoot conversation."""
+    if conversation.inbox.channel_type != Inbox.ChannelType.CHATWOOT or not conversation.external_id:
+        return None
+    outbox = OutboxMessage.objects.for_tenant(tenant).create(
+        tenant=tenant,
+        inbox=conversation.inbox,
+        conversation=conversation,
+        kind=OutboxMessage.Kind.LABELS,
+        payload={"labels": list(conversation.labels)},
+    )
+    _outbox_schedule(tenant, outbox)
+    return outbox
+
+
+def chatwoot_contact_attributes_set(
+    tenant: Tenant, conversation: Conversation, attributes: dict[str, Any]
+) -> OutboxMessage | None:
+    """Set custom attributes of the Chatwoot contact behind ``conversation`` (a lead score, an
+    intent). None when the conversation is not a Chatwoot one or its contact is unknown."""
+    if conversation.tenant_id != tenant.pk:
+        raise Conversation.DoesNotExist
+    if conversation.inbox.channel_type != Inbox.ChannelType.CHATWOOT or not attributes:
+        return None
+    latest = (
+        Message.objects.for_tenant(tenant)
+        .filter(conversation=conversation, role=Message.Role.USER, metadata__has_key="chatwoot_contact_id")
+        .order_by("-id")
+        .first()
+    )
+    contact_id = latest.metadata.get("chatwoot_contact_id") if latest is not None else None
+    if contact_id is None:
+        return None
+    with transaction.atomic():
+        outbox = OutboxMessage.objects.for_tenant(tenant).create(
+            tenant=tenant,
+            inbox=conversation.inbox,
+            conversation=conversation,
+            kind=OutboxMessage.Kind.ATTRIBUTES,
+            payload={"contact_id": contact_id, "custom_attributes": dict(attributes)},
+        )
+        _outbox_schedule(tenant, outbox)
+    return outbox
+
+
+def _rate_allows(tenant: Tenant, inbox: Inbox, adapter: Any) -> bool:
+    import time
+
+    from morvo import services as core_services
+
+    second = int(time.time())
+    hits = core_services.throttle_hit(f"outbox:{tenant.pk}:{inbox.pk}", second, 1)
+    return bool(hits <= adapter.rate_per_second(inbox))
+
+
+def whatsapp_window_open(conversation: Conversation, now: Any = None) -> bool:
+    """WhatsApp lets a business send free text only within 24 hours of the customer's last
+    message; outside it only an approved template."""
+    last = conversation.customer_last_message_at
+    return last is not None and (now or timezone.now()) - last < WHATSAPP_WINDOW
+
+
+def _outbox_dead(tenant: Tenant, outbox: OutboxMessage, error: str) -> None:
+    with transaction.atomic():
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
+            status=OutboxMessage.Status.DEAD, last_error=error[:2000], claimed_at=None
+        )
+        if outbox.message_id is not None and outbox.kind == OutboxMessage.Kind.MESSAGE:
+            Message.objects.for_tenant(tenant).filter(pk=outbox.message_id).update(
+                delivery_status=Message.DeliveryStatus.FAILED
+            )
+    logger.warning("outbox %s of tenant %s is a dead letter: %s", outbox.pk, tenant.pk, error[:200])
+
+
+def outbox_deliver(tenant: Tenant, outbox_id: int) -> str:
+    """Deliver one outbox row if it is due; returns what happened: ``sent``, ``retry``,
+    ``dead``, ``throttled`` or ``skipped`` (not due, or another worker has it).
+
+    The row is claimed with a conditional UPDATE, so two workers never send it twice; the
+    provider is called outside any transaction.
+    """
+    from conversations.channels.base import DeliveryError
+
+    now = timezone.now()
+    claimed = (
+        OutboxMessage.objects.for_tenant(tenant)
+        .filter(pk=outbox_id, status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
+        .update(status=OutboxMessage.Status.SENDING, claimed_at=now)
+    )
+    if not claimed:
+        return "skipped"
+    outbox = (
+        OutboxMessage.objects.for_tenant(tenant)
+        .select_related("inbox", "conversation", "conversation__contact", "message")
+        .get(pk=outbox_id)
+    )
+    inbox, conversation = outbox.inbox, outbox.conversation
+    adapter = channel_adapter(inbox)
+    if adapter is None or not inbox.is_active:
+        _outbox_dead(tenant, outbox, "The inbox is not an active channel inbox.")
+        return "dead"
+    if not _rate_allows(tenant, inbox, adapter):
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
+            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=now + timedelta(seconds=1)
+        )
+        from conversations.tasks import outbox_deliver_task
+
+        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=1)
+        return "throttled"
+    if (
+        inbox.channel_type == Inbox.ChannelType.WHATSAPP
+        and outbox.kind == OutboxMessage.Kind.MESSAGE
+        and not whatsapp_window_open(conversation, now)
+    ):
+        template = adapter.template(inbox)
+        if template is None:
+            _outbox_dead(
+                tenant,
+                outbox,
+                "outside_24h_window: the customer last wrote over 24 hours ago and the inbox has no approved template.",
+            )
+            return "dead"
+        outbox.used_template = str(template["name"])[:120]
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(used_template=outbox.used_template)
+    try:
+        provider_id = adapter.deliver(inbox, conversation, outbox, outbox.message)
+    except DeliveryError as error:
+        attempts = outbox.attempts + 1
+        if error.permanent or attempts >= OUTBOX_MAX_ATTEMPTS:
+            OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(attempts=attempts)
+            _outbox_dead(tenant, outbox, str(error))
+            return "dead"
+        delay = outbox_backoff_seconds(attempts)
+        with transaction.atomic():
+            OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
+                status=OutboxMessage.Status.PENDING,
+                attempts=attempts,
+                last_error=str(error)[:2000],
+                claimed_at=None,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            )
+            _outbox_schedule(tenant, outbox, countdown=delay)
+        return "retry"
+    sent_at = timezone.now()
+    with transaction.atomic():
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
+            status=OutboxMessage.Status.SENT,
+            attempts=outbox.attempts + 1,
+            provider_message_id=provider_id[:255],
+            sent_at=sent_at,
+            claimed_at=None,
+            last_error="",
+        )
+        if outbox.message_id is not None and outbox.kind == OutboxMessage.Kind.MESSAGE:
+            Message.objects.for_tenant(tenant).filter(pk=outbox.message_id).update(
+                external_id=provider_id[:255], delivery_status=Message.DeliveryStatus.SENT
+            )
+    return "sent"
+
+
+def outbox_retry(tenant: Tenant, outbox_id: int) -> bool:
+    """A person sends a dead letter again (the admin's retry action): its attempts start
+    over. Returns False when the row is not a dead letter."""
+    with transaction.atomic():
+        updated = (
+            OutboxMessage.objects.for_tenant(tenant)
+            .filter(pk=outbox_id, status=OutboxMessage.Status.DEAD)
+            .update(status=OutboxMessage.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), claimed_at=None)
+        )
+        if not updated:
+            return False
+        outbox = OutboxMessage.objects.for_tenant(tenant).get(pk=outbox_id)
+        if outbox.message_id is not None and outbox.kind == OutboxMessage.Kind.MESSAGE:
+            Message.objects.for_tenant(tenant).filter(pk=outbox.message_id).update(
+                delivery_status=Message.DeliveryStatus.QUEUED
+            )
+        _outbox_schedule(tenant, outbox)
+    return True
+
+
+def outbox_flush(tenant: Tenant, limit: int = 500) -> int:
+    """Beat: send again what is due and was not (a lost task, a worker that died while
+    sending). Returns how many deliveries were scheduled; safe to run twice (delivery claims
+    each row)."""
+    from conversations.tasks import outbox_deliver_task
+
+    now = timezone.now()
+    OutboxMessage.objects.for_tenant(tenant).filter(
+        status=OutboxMessage.Status.SENDING, claimed_at__lt=now - timedelta(seconds=OUTBOX_STALE_CLAIM_SECONDS)
+    ).update(status=OutboxMessage.Status.PENDING, claimed_at=None)
+    due = list(
+        OutboxMessage.objects.for_tenant(tenant)
+        .filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=5))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for outbox_id in due:
+        outbox_deliver_task.apply_async((tenant.pk, outbox_id), expires=60)
+    return len(due)
+
+
+# --- Inbound: webhooks --------------------------------------------------------------------
+
+WEBHOOK_EVENT_MAX_ATTEMPTS = 5
+
+
+def webhook_events_record(tenant: Tenant, inbox: Inbox, events: list[Any]) -> list[int]:
+    """Store the events a verified webhook carried, each once (``(inbox, dedup_key)`` is
+    unique: a retried or replayed webhook inserts nothing), and process the new ones in
+    Celery after commit (queued from a background thread, see ``channels.dispatch``, so the
+    provider is not kept waiting). Returns the ids of the new events that need processing."""
+    from django.db import connection
+
+    if inbox.tenant_id != tenant.pk:
+        raise Inbox.DoesNotExist
+    # One statement for all the events of the request (atomic by itself, and its own commit
+    # when no transaction is open): the fewest round trips before the acknowledgement.
+    unique = list({event.dedup_key[:255]: event for event in events}.values())
+    if not unique:
+        return []
+    table = WebhookEvent._meta.db_table
+    now = timezone.now()
+    rows: list[Any] = []
+    for event in unique:
+        status = WebhookEvent.Status.IGNORED if event.kind == "ignored" else WebhookEvent.Status.PENDING
+        processed_at = now if status == WebhookEvent.Status.IGNORED else None
+        rows.extend([tenant.pk, inbox.pk, event.dedup_key[:255], event.kind[:20], json.dumps(event.data), status])
+        rows.extend([now, processed_at])
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, '', %s, %s)"] * len(unique))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, inbox_id, dedup_key, kind, payload, status, attempts, error, "  # noqa: S608
+            f"received_at, processed_at) VALUES {values} "
+            "ON CONFLICT (inbox_id, dedup_key) DO NOTHING RETURNING id, status",
+            rows,
+        )
+        new_ids = sorted(int(row[0]) for row in cursor.fetchall() if row[1] == WebhookEvent.Status.PENDING)
+    if new_ids:
+
+        def after_commit() -> None:
+            from conversations.channels.dispatch import webhook_events_dispatch
+
+            webhook_events_dispatch(tenant.pk, new_ids)
+
+        transaction.on_commit(after_commit)
+    return new_ids
+
+
+def _client_message_key(channel_type: str, message_id: str) -> str:
+    import hashlib
+
+    key = f"{channel_type}:{message_id}"
+    if len(key) > 100:
+        key = f"{channel_type}:{hashlib.sha256(message_id.encode()).hexdigest()[:64]}"
+    return key
+
+
+def _channel_conversation(tenant: Tenant, inbox: Inbox, data: dict[str, Any], contact: Any) -> Conversation:
+    """The conversation an inbound message belongs to: its thread on the channel (for e-mail,
+    the conversation of a message it replies to or references), else a new one."""
+    conversations = Conversation.objects.for_tenant(tenant).filter(inbox=inbox)
+    references = [str(ref) for ref in data.get("references") or []]
+    if references:
+        replied = (
+            Message.objects.for_tenant(tenant)
+            .filter(conversation__inbox=inbox, external_id__in=references)
+            .select_related("conversation")
+            .order_by("-id")
+            .first()
+        )
+        if replied is not None:
+            return replied.conversation
+        root = conversations.filter(external_id__in=references).first()
+        if root is not None:
+            return root
+    thread = str(data.get("thread") or "")[:255]
+    conversation = conversations.filter(external_id=thread).first()
+    if conversation is not None:
+        return conversation
+    title = str(data.get("subject") or getattr(contact, "name", "") or thread)[:200]
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(
+                tenant=tenant,
+                inbox=inbox,
+                kind=Conversation.Kind.CUSTOMER,
+                contact=contact,
+                external_id=thread,
+                title=title,
+            )
+    except IntegrityError:
+        return conversations.get(external_id=thread)
+
+
+def inbound_message_receive(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) -> Message:
+    """A customer's message from a channel: the contact (found or created by the CRM), the
+    conversation of its thread, the message (once per provider message id). A blocked
+    contact's message is stored but starts no turn."""
+    from crm.services import contact_resolve
+
+    person = data.get("contact") or {}
+    contact = contact_resolve(
+        tenant,
+        channel_type=inbox.channel_type,
+        external_id=str(person.get("external_id") or data.get("thread") or ""),
+        name=str(person.get("name") or ""),
+        phone=str(person.get("phone") or ""),
+        email=str(person.get("email") or ""),
+        language=str(person.get("language") or ""),
+    )
+    conversation = _channel_conversation(tenant, inbox, data, contact)
+    if conversation.contact_id is None:
+        Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(contact=contact)
+        conversation.contact = contact
+    message_id = str(data["message_id"])
+    already = (
+        Message.objects.for_tenant(tenant)
+        .filter(conversation__inbox=inbox, external_id=message_id[:255], role=Message.Role.USER)
+        .first()
+    )
+    if already is not None:
+        return already
+    metadata: dict[str, Any] = {"channel": inbox.channel_type, **(data.get("metadata") or {})}
+    if getattr(contact, "blocked", False):
+        metadata["blocked"] = True
+    message, created = message_post(
+        tenant,
+        conversation,
+        content=data["text"],
+        role=Message.Role.USER,
+        client_message_id=_client_message_key(inbox.channel_type, message_id),
+        metadata=metadata,
+    )
+    if created:
+        Message.objects.for_tenant(tenant).filter(pk=message.pk).update(external_id=message_id[:255])
+        message.external_id = message_id[:255]
+        Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
+            customer_last_message_at=message.created_at
+        )
+    return message
+
+
+DELIVERY_RANK: dict[str, int] = {
+    Message.DeliveryStatus.QUEUED: 0,
+    Message.DeliveryStatus.SENT: 1,
+    Message.DeliveryStatus.DELIVERED: 2,
+    Message.DeliveryStatus.READ: 3,
+}
+
+
+def delivery_receipt_apply(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) -> int:
+    """A provider's receipt moves our messages' delivery status forward (never back: a late
+    "delivered" after "read" changes nothing). Returns how many messages changed."""
+    status = str(data.get("status") or "")
+    now = timezone.now()
+    messages = Message.objects.for_tenant(tenant).filter(
+        conversation__inbox=inbox, role__in=(Message.Role.ASSISTANT, Message.Role.AGENT, Message.Role.SYSTEM)
+    )
+    if data.get("message_id"):
+        messages = messages.filter(external_id=str(data["message_id"]))
+    elif data.get("thread") and data.get("watermark"):
+        from datetime import UTC, datetime
+
+        try:
+            watermark = datetime.fromtimestamp(int(data["watermark"]) / 1000, tz=UTC)
+        except (TypeError, ValueError, OverflowError):
+            return 0
+        messages = messages.filter(conversation__external_id=str(data["thread"]), created_at__lte=watermark)
+    else:
+        return 0
+    if status == Message.DeliveryStatus.FAILED:
+        return messages.exclude(delivery_status=Message.DeliveryStatus.READ).update(
+            delivery_status=Message.DeliveryStatus.FAILED
+        )
+    if status not in DELIVERY_RANK:
+        return 0
+    lower = [name for name, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    changes: dict[str, Any] = {"delivery_status": status}
+    if status == Message.DeliveryStatus.DELIVERED:
+        changes["delivered_at"] = now
+    if status == Message.DeliveryStatus.READ:
+        changes["read_at"] = now
+    return messages.filter(delivery_status__in=[*lower, Message.DeliveryStatus.FAILED]).update(**changes)
+
+
+def conversation_status_mirror(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) -> Conversation | None:
+    """The provider (Chatwoot) changed a conversation's status: Morvo's follows."""
+    conversation = (
+        Conversation.objects.for_tenant(tenant).filter(inbox=inbox, external_id=str(data.get("thread") or "")).first()
+    )
+    status = data.get("status")
+    if conversation is None or status not in Conversation.Status.values:
+        return None
+    changes: dict[str, Any] = {"status": status}
+    changes["snoozed_until"] = timezone.now() + timedelta(days=1) if status == Conversation.Status.SNOOZED else None
+    Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(**changes)
+    conversation.status = status
+
+    def after_commit() -> None:
+        realtime.push_status(conversation)
+        realtime.push_inbox(conversation)
+
+    transaction.on_commit(after_commit)
+    return conversation
+
+
+def webhook_event_process(tenant: Tenant, event_id: int) -> str:
+    """Process one stored webhook event, once: the row is locked and marked done in the same
+    transaction as its effects, so a second run (a retried task, the beat) finds it done.
+    Returns the event's status afterwards. An event that keeps failing is marked failed
+    after :data:`WEBHOOK_EVENT_MAX_ATTEMPTS` tries (visible in the admin)."""
+    try:
+        return _webhook_event_process(tenant, event_id)
+    except Exception as error:
+        attempts = F("attempts") + 1
+        WebhookEvent.objects.for_tenant(tenant).filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+            attempts=attempts, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        WebhookEvent.objects.for_tenant(tenant).filter(
+            pk=event_id, status=WebhookEvent.Status.PENDING, attempts__gte=WEBHOOK_EVENT_MAX_ATTEMPTS
+        ).update(status=WebhookEvent.Status.FAILED, processed_at=timezone.now())
+        if isinstance(error, ValueError):  # ChatError, CrmError
+            # Refused input (an empty text, an unusable identity) will not get better: give up now.
+            WebhookEvent.objects.for_tenant(tenant).filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+                status=WebhookEvent.Status.FAILED, processed_at=timezone.now()
+            )
+            return WebhookEvent.Status.FAILED
+        raise
+
+
+def _webhook_event_process(tenant: Tenant, event_id: int) -> str:
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.for_tenant(tenant)
+            .select_for_update()
+            .select_related("inbox")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None or event.status != WebhookEvent.Status.PENDING:
+            return event.status if event is not None else "missing"
+        inbox = event.inbox
+        changes: dict[str, Any] = {"status": WebhookEvent.Status.DONE, "processed_at": timezone.now()}
+        if event.kind == "message":
+            changes["message"] = inbound_message_receive(tenant, inbox, event.payload)
+        elif event.kind == "receipt":
+            applied = delivery_receipt_apply(tenant, inbox, event.payload)
+            if applied == 0 and event.attempts + 1 < WEBHOOK_EVENT_MAX_ATTEMPTS:
+                # Perhaps the receipt overtook our own record of the provider's id: later.
+                WebhookEvent.objects.for_tenant(tenant).filter(pk=event.pk).update(attempts=F("attempts") + 1)
+                return WebhookEvent.Status.PENDING
+        elif event.kind == "status":
+            conversation_status_mirror(tenant, inbox, event.payload)
+        else:
+            changes["status"] = WebhookEvent.Status.IGNORED
+        for name, value in changes.items():
+            setattr(event, name, value)
+        event.save(update_fields=[*changes])
+        return str(event.status)
+
+
+def webhook_events_retry(tenant: Tenant, older_than_seconds: int = 30, limit: int = 500) -> int:
+    """Beat: events still pending a while after they arrived (their task lost, a receipt
+    waiting for its message) are processed again. Returns how many were scheduled."""
+    from conversations.tasks import webhook_event_process_task
+
+    due = list(
+        WebhookEvent.objects.for_tenant(tenant)
+        .filter(
+            status=WebhookEvent.Status.PENDING,
+            received_at__lte=timezone.now() - timedelta(seconds=older_than_seconds),
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for event_id in due:
+        webhook_event_process_task.apply_async((tenant.pk, event_id), expires=60)
+    return len(due)
+
+
+# --- Inboxes ------------------------------------------------------------------------------
+
+
+class InboxConfigError(ValueError):
+    """The inbox cannot work with this config: ``problems`` maps each config key to why."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {reason}" for key, reason in problems.items()))
+        self.problems = problems
+
+
+def inbox_create(tenant: Tenant, *, channel_type: str, name: str, config: dict[str, Any]) -> Inbox:
+    """A channel inbox (WhatsApp, Telegram, Instagram/Messenger, SMS, e-mail, Chatwoot) with
+    its provider config, checked before anything is stored. Its webhook URL carries the
+    inbox's generated secret token."""
+    from conversations.channels import adapter_for
+
+    adapter = adapter_for(channel_type)
+    if adapter is None:
+        raise InboxConfigError({"channel_type": gettext("Not a channel that takes webhooks.")})
+    if not isinstance(config, dict):
+        raise InboxConfigError({"config": gettext("The configuration is a JSON object.")})
+    problems = adapter.config_problems(config)
+    if problems:
+        raise InboxConfigError(problems)
+    name = (name or "").strip()[:120]
+    if not name:
+        raise InboxConfigError({"name": gettext("This field is required.")})
+    if Inbox.objects.for_tenant(tenant).filter(name=name).exists():
+        raise InboxConfigError({"name": gettext("An inbox with this name exists.")})
+    try:
+        with transaction.atomic():
+            return Inbox.objects.for_tenant(tenant).create(  # type: ignore[no-any-return]
+                tenant=tenant, name=name, channel_type=channel_type, config=config
+            )
+    except IntegrityError as error:
+        raise InboxConfigError({"name": gettext("An inbox with this name exists.")}) from error
+
+
+def inbox_delete(tenant: Tenant, inbox_id: int) -> bool:
+    """Remove an inbox: deleted when it never had a conversation, otherwise deactivated (its
+    webhooks answer 404 from now on, its conversations stay). Returns True when deleted."""
+    with transaction.atomic():
+        inbox = Inbox.objects.for_tenant(tenant).select_for_update().get(pk=inbox_id)
+        if Conversation.objects.for_tenant(tenant).filter(inbox=inbox).exists():
+            Inbox.objects.for_tenant(tenant).filter(pk=inbox.pk).update(is_active=False)
+            return False
+        inbox.delete()
+        return True

@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conversations import services
-from conversations.models import Message
+from conversations.models import Message, OutboxMessage, WebhookEvent
 from morvo.celery import tenant_task
 from morvo.models import Tenant
 
@@ -34,9 +34,55 @@ def turns_recover_task() -> int:
         Message.objects.all_tenants()
         .filter(role=Message.Role.USER, conversation__handled_by="ai", created_at__range=(since, late))
         .filter(~Exists(answered))
+        .exclude(metadata__contains={"blocked": True})
         .values_list("tenant_id", flat=True)
         .distinct()
     )
     for tenant_id in tenant_ids:
         turns_recover_tenant_task.apply_async((tenant_id,), expires=60)
+    return len(tenant_ids)
+
+
+@tenant_task(ignore_result=True)
+def webhook_event_process_task(tenant: Tenant, event_id: int) -> str:
+    """Turn one accepted webhook event into its effect. Idempotent: a done event is skipped."""
+    return services.webhook_event_process(tenant, event_id)
+
+
+@tenant_task(ignore_result=True)
+def outbox_deliver_task(tenant: Tenant, outbox_id: int) -> str:
+    """Deliver one outbox row when due. Idempotent: the row is claimed atomically, and a sent
+    or dead row is skipped."""
+    return services.outbox_deliver(tenant, outbox_id)
+
+
+@tenant_task(ignore_result=True)
+def channels_flush_tenant_task(tenant: Tenant) -> dict[str, int]:
+    return {"outbox": services.outbox_flush(tenant), "webhook_events": services.webhook_events_retry(tenant)}
+
+
+@shared_task(ignore_result=True)
+def channels_flush_task() -> int:
+    """Beat: one flush per tenant with outbox rows due (or stuck in a dead worker's hands)
+    or webhook events still pending; each flush claims its rows, so running twice is safe."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=services.OUTBOX_STALE_CLAIM_SECONDS)
+    outbox_tenants = set(
+        OutboxMessage.objects.all_tenants()
+        .filter(
+            Q(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=5))
+            | Q(status=OutboxMessage.Status.SENDING, claimed_at__lt=stale)
+        )
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    event_tenants = set(
+        WebhookEvent.objects.all_tenants()
+        .filter(status=WebhookEvent.Status.PENDING, received_at__lte=now - timedelta(seconds=30))
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    tenant_ids = sorted(outbox_tenants | event_tenants)
+    for tenant_id in tenant_ids:
+        channels_flush_tenant_task.apply_async((tenant_id,), expires=30)
     return len(tenant_ids)

@@ -53,6 +53,10 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
+# Generated text a user may copy: posts, image ideas, campaign plans, SEO suggestions.
+ATTACHMENT_TYPES = ("content", "image_idea", "campaign_plan", "seo")
+
+
 def message_view(message: Message) -> dict[str, Any]:
     """A message as the template shows it: metadata checked and reduced to what is drawn.
     Everything stays text; the template escapes it."""
@@ -65,13 +69,17 @@ def message_view(message: Message) -> dict[str, Any]:
     attachments = [
         {"title": _text(item.get("title")), "text": _text(item.get("text"))}
         for item in metadata.get("attachments") or []
-        if isinstance(item, dict) and item.get("type", "content") == "content"
+        if isinstance(item, dict) and item.get("type", "content") in ATTACHMENT_TYPES and _text(item.get("text"))
     ]
     sources = []
     for source in metadata.get("sources") or []:
-        url = _safe_url(source.get("url")) if isinstance(source, dict) else None
-        if url:
-            sources.append({"title": _text(source.get("title")) or url, "url": url})
+        if not isinstance(source, dict):
+            continue
+        url = _safe_url(source.get("url"))
+        title = _text(source.get("title")) or url
+        if title:
+            # A document of the knowledge base has a title and no web address: cited as text.
+            sources.append({"title": title, "url": url})
     suggestions = [item for item in metadata.get("suggestions") or [] if isinstance(item, str) and item.strip()]
     return {
         "id": message.pk,

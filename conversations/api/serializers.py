@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -182,3 +183,48 @@ class MessageCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[A
 
 class NoteCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any]):
     content = MessageContentField()
+
+
+CHANNEL_INBOX_TYPES = ("whatsapp", "telegram", "instagram", "sms", "email", "chatwoot")
+
+
+class InboxSerializer(CachedFieldsModelSerializer):
+    """An inbox; secrets in its config are masked, and ``webhook_url`` is where the provider
+    posts (it carries the inbox's token: treat it as a secret)."""
+
+    config = serializers.SerializerMethodField()
+    webhook_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Inbox
+        fields = ["id", "name", "channel_type", "is_active", "config", "webhook_url", "created_at"]
+        read_only_fields = fields
+
+    def get_config(self, inbox: Inbox) -> dict[str, Any]:
+        from conversations.channels.base import config_masked
+
+        return config_masked(inbox.config)
+
+    def get_webhook_url(self, inbox: Inbox) -> str | None:
+        from django.urls import reverse
+
+        if inbox.channel_type not in CHANNEL_INBOX_TYPES:
+            return None
+        path = reverse("channel-webhook", args=[inbox.channel_type, inbox.secret])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class InboxCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any]):
+    """``POST /inboxes``: a channel inbox and its provider config (which keys each channel
+    needs is in docs/channels.md)."""
+
+    channel_type = serializers.ChoiceField(choices=Inbox.ChannelType.choices)
+    name = serializers.CharField(max_length=120)
+    config = serializers.DictField(help_text="The provider's settings: tokens, ids, secrets, base URLs.")
+
+    def validate_channel_type(self, value: str) -> str:
+        if value not in CHANNEL_INBOX_TYPES:
+            message = gettext("Inboxes made here are channels: %(types)s.") % {"types": ", ".join(CHANNEL_INBOX_TYPES)}
+            raise serializers.ValidationError(message, code="invalid_choice")
+        return value

@@ -18,6 +18,7 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("conversations", views.ConversationViewSet, basename="conversation")
+router.register("inboxes", views.InboxViewSet, basename="inbox")
 router.register(r"conversations/(?P<id>[^/.]+)/messages", views.MessageViewSet, basename="conversation-message")
 
 urlpatterns = router.urls

@@ -27,11 +27,13 @@ from conversations.api.serializers import (
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
+    InboxCreateSerializer,
+    InboxSerializer,
     MessageCreateSerializer,
     MessageSerializer,
     NoteCreateSerializer,
 )
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Inbox, Message
 from morvo import services as core_services
 from morvo.api.views import TenantModelViewSet
 from morvo.models import Membership
@@ -301,3 +303,67 @@ class MessageViewSet(mixins.ListModelMixin, TenantModelViewSet):
         window = int(now // 60 * 60)
         if core_services.throttle_hit(f"chat-api:{caller}:c{conversation.pk}", window, 60) > MESSAGES_PER_MINUTE:
             raise exceptions.Throttled(wait=window + 60 - now)
+
+
+INBOX_ID_PARAMETER = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The inbox's id.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List inboxes", description="Secrets in each config are masked."),
+    retrieve=extend_schema(
+        summary="An inbox",
+        parameters=[INBOX_ID_PARAMETER],
+        responses={200: InboxSerializer, 404: OpenApiResponse(description="No such inbox (or another tenant's).")},
+    ),
+)
+class InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantModelViewSet):
+    """The tenant's inboxes. Owners and admins create and remove channel inboxes; the
+    response's ``webhook_url`` is what to give the provider. Other members are refused
+    (403): the config and the webhook URL are credentials."""
+
+    model = Inbox
+    serializer_class = InboxSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        membership = getattr(request._request, "membership", None)
+        if membership is None or membership.role not in Membership.MANAGING_ROLES:
+            raise exceptions.PermissionDenied("Your role in this tenant cannot change this.")
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().order_by("name", "id")
+
+    @extend_schema(
+        summary="Create a channel inbox",
+        request=InboxCreateSerializer,
+        responses={201: InboxSerializer, 400: INVALID},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = InboxCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            inbox = services.inbox_create(
+                self.tenant, channel_type=data["channel_type"], name=data["name"], config=data["config"]
+            )
+        except services.InboxConfigError as error:
+            fields = {
+                key if key in ("name", "channel_type") else f"config.{key}": [reason]
+                for key, reason in error.problems.items()
+            }
+            raise exceptions.ValidationError(fields, code="invalid_config") from error
+        return Response(
+            InboxSerializer(inbox, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        summary="Remove an inbox",
+        description="Deleted when it never had a conversation; otherwise deactivated (its webhooks stop).",
+        parameters=[INBOX_ID_PARAMETER],
+        responses={204: None, 404: OpenApiResponse(description="No such inbox (or another tenant's).")},
+    )
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        inbox = self.get_object()
+        services.inbox_delete(self.tenant, inbox.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -98,7 +98,13 @@ async def test_a_message_is_acked_and_answered_in_arabic(two_tenants: Any) -> No
     assert {"type": "typing", "role": "assistant"} in frames
     assert reply["reply_to"] == user["id"]
     assert reply["metadata"]["language"] == "ar"
-    assert "مورفو" in reply["content"]
+    assert reply["content"].startswith("هذا ملخص أداء")  # the analytics report, from the store's data
+    assert reply["metadata"]["intent"] == "analytics_report"
+    assert [card["label"] for card in reply["metadata"]["kpis"]][:3] == [
+        "الإيرادات (30 يومًا)",
+        "الطلبات",
+        "متوسط قيمة الطلب",
+    ]
     assert await messages_of(conversation) == [("user", "كيف كانت المبيعات؟"), ("assistant", reply["content"])]
     await socket.disconnect()
 
@@ -109,7 +115,7 @@ async def test_english_is_answered_in_english(two_tenants: Any) -> None:
     await socket.send_json_to({"type": "user_message", "content": "How were sales?", "client_message_id": "e-1"})
     reply = (await frames_until(socket, is_reply))[-1]
     assert reply["metadata"]["language"] == "en"
-    assert reply["content"].startswith("Hi! I'm Morvo")
+    assert reply["content"].startswith(f"Here is {two_tenants.a.tenant.name}'s performance over the last 30 days:")
     await socket.disconnect()
 
 

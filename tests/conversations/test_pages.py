@@ -118,6 +118,7 @@ def test_companion_page_shows_the_history_and_the_client(tenant_world: Any) -> N
             "sources": [
                 {"title": "Report", "url": "https://example.com/report"},
                 {"title": "Evil", "url": "javascript:alert(1)"},
+                {"title": "سياسة الاسترجاع", "document_id": 7},
             ],
         },
     )
@@ -134,6 +135,7 @@ def test_companion_page_shows_the_history_and_the_client(tenant_world: Any) -> N
     assert "نص المنشور" in body
     assert 'href="https://example.com/report"' in body
     assert "javascript:alert(1)" not in body
+    assert '<span dir="auto">سياسة الاسترجاع</span>' in body  # a document is cited by its title
     assert 'id="chat-config"' in body
     assert 'id="chat-strings"' in body
     assert "conversations/chat.js" in body
