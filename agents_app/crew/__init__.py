@@ -1,0 +1,1 @@
+"""Morvo's CrewAI specialists (crewai is imported lazily, inside the functions)."""
