@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_failure, task_retry, task_success
+from celery.signals import task_failure, task_retry, task_success, worker_process_init
 
 import morvo.broker  # noqa: F401  (registers the embedded broker transport)
 
@@ -19,6 +19,24 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _warm_the_router(**_: Any) -> None:
+    """Each worker child loads the sentence encoder and the intent examples in the background
+    as it starts, so the first chat turn it takes does not pay for them. (No crew runs here:
+    crewai must not run before a fork, and this is after it.)"""
+    import threading
+
+    def warm() -> None:
+        try:
+            from agents_app.router.offline import classifier
+
+            classifier()
+        except Exception:  # a failed warm-up only means the first turn loads it
+            logger.exception("warming the router failed")
+
+    threading.Thread(target=warm, name="morvo-router-warm-up", daemon=True).start()
 
 
 class TenantGone(Exception):

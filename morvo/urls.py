@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from agents_app.api import views as agents_views
 from crm.api import views as crm_views
 from morvo import health, metrics, views
 from morvo.api import endpoints
@@ -19,14 +20,19 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("products", crm_views.ProductViewSet, basename="product")
 router.register("orders", crm_views.OrderViewSet, basename="order")
+router.register("agents/runs", agents_views.AgentRunViewSet, basename="agent-run")
 router.register("product-stats", crm_views.ProductDailyStatViewSet, basename="product-stat")
 router.register("sentiment-mentions", crm_views.SentimentMentionViewSet, basename="sentiment-mention")
 
 api_v1 = [
     re_path(r"^me/?$", endpoints.MeView.as_view(), name="me"),
     re_path(r"^tenant/?$", endpoints.TenantView.as_view(), name="tenant"),
+    re_path(r"^agents/analyze/?$", agents_views.AnalyzeView.as_view(), name="agents-analyze"),
+    path("", include("crm.api.urls")),  # first: its products/import precedes products/{id}
     *router.urls,
     path("", include("conversations.api.urls")),
+    path("", include("knowledge.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]
 
 urlpatterns = [

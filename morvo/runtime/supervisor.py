@@ -44,9 +44,12 @@ def _prepare() -> tuple[str, str | None]:
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     _print(f"database ready ({time.perf_counter() - started:.1f}s)")
-    from crm.demo_data import seed_demo
+    from crm.demo_data import demo_extras_seed, seed_demo
 
     result = seed_demo()
+    started = time.perf_counter()
+    demo_extras_seed(result.tenant)
+    _print(f"demo knowledge and campaigns ready ({time.perf_counter() - started:.1f}s)")
     _print(("seeded the demo tenant" if result.created else "demo tenant already seeded") + f" ({result.tenant.slug})")
     from django.db import connections
 

@@ -10,6 +10,8 @@
   "use strict";
 
   var root = document.querySelector("[data-chat]");
+  // Generated text a user may copy (as conversations.views.ATTACHMENT_TYPES).
+  var ATTACHMENT_TYPES = ["content", "image_idea", "campaign_plan", "seo"];
   var configElement = document.getElementById("chat-config");
   var stringsElement = document.getElementById("chat-strings");
   if (!root || !configElement || !stringsElement) {
@@ -181,9 +183,14 @@
   function renderSources(sources) {
     var links = [];
     sources.forEach(function (source) {
-      var url = source && safeUrl(source.url);
-      if (url) {
-        links.push({ url: url, title: asText(source.title) || url });
+      if (!source || typeof source !== "object") {
+        return;
+      }
+      var url = safeUrl(source.url);
+      var title = asText(source.title) || url;
+      if (title) {
+        // A knowledge-base document has a title and no web address: cited as text.
+        links.push({ url: url, title: title });
       }
     });
     if (!links.length) {
@@ -194,12 +201,18 @@
     var list = make("ul");
     links.forEach(function (link) {
       var item = make("li");
-      var anchor = make("a", null, link.title);
-      anchor.href = link.url;
-      anchor.target = "_blank";
-      anchor.rel = "noopener noreferrer nofollow";
-      anchor.dir = "auto";
-      item.appendChild(anchor);
+      if (link.url) {
+        var anchor = make("a", null, link.title);
+        anchor.href = link.url;
+        anchor.target = "_blank";
+        anchor.rel = "noopener noreferrer nofollow";
+        anchor.dir = "auto";
+        item.appendChild(anchor);
+      } else {
+        var label = make("span", null, link.title);
+        label.dir = "auto";
+        item.appendChild(label);
+      }
       list.appendChild(item);
     });
     box.appendChild(list);
@@ -246,7 +259,12 @@
     }
     if (Array.isArray(metadata.attachments)) {
       metadata.attachments.forEach(function (attachment) {
-        if (attachment && typeof attachment === "object" && (attachment.type || "content") === "content") {
+        if (
+          attachment &&
+          typeof attachment === "object" &&
+          ATTACHMENT_TYPES.indexOf(attachment.type || "content") !== -1 &&
+          asText(attachment.text)
+        ) {
           bubble.appendChild(renderAttachment(attachment));
         }
       });

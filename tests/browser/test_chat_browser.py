@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,10 +18,19 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
 expect = sync_api.expect
 
+from django.utils import timezone  # noqa: E402
+
 from conversations import services  # noqa: E402
 from conversations.models import Conversation, Message  # noqa: E402
 from morvo.models import Membership  # noqa: E402
-from tests.factories import MembershipFactory, TenantFactory, UserFactory  # noqa: E402
+from tests.factories import (  # noqa: E402
+    MembershipFactory,
+    OrderFactory,
+    OrderItemFactory,
+    ProductFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,6 +43,9 @@ def shop(db: Any) -> tuple[Any, Any]:
     tenant = TenantFactory(slug="dar-al-oud", name="دار العود", primary_color="#7a4b1f")
     owner = UserFactory(username="owner@dar.test", email="owner@dar.test")
     MembershipFactory(user=owner, tenant=tenant, role=Membership.Role.OWNER)
+    oud = ProductFactory(tenant=tenant, name_ar="دهن عود ملكي", name_en="Royal Oud Oil", price=Decimal("500.00"))
+    order = OrderFactory(tenant=tenant, total=Decimal("1000.00"), created_at=timezone.now() - timedelta(days=2))
+    OrderItemFactory(order=order, tenant=tenant, product=oud, quantity=2, unit_price=Decimal("500.00"))
     return tenant, owner
 
 
@@ -66,17 +80,26 @@ def test_companion_chat_in_arabic(shop: tuple[Any, Any], server: str, browser: A
     send(page, "كيف كانت مبيعات هذا الأسبوع؟")
     expect(page.locator(".message--user .message__content").first).to_have_text("كيف كانت مبيعات هذا الأسبوع؟")
     reply = page.locator(".message--assistant").first
-    expect(reply.locator(".message__content")).to_contain_text("مورفو", timeout=REPLY_TIMEOUT_MS)
+    # The analytics report, from the demo store's own orders, with its KPI cards.
+    expect(reply.locator(".message__content")).to_contain_text("ملخص أداء", timeout=REPLY_TIMEOUT_MS)
     expect(reply.locator(".message__content")).to_have_attribute("dir", "auto")
+    expect(reply.locator(".kpi")).to_have_count(4)
+    expect(reply.locator(".kpi__label").first).to_have_text("الإيرادات (30 يومًا)")
+    expect(reply.locator(".kpi__value").first).to_have_text("1,000 ريال")
+    expect(reply.locator(".kpi__value").last).to_have_text("دهن عود ملكي")
 
     chip = reply.locator("[data-suggestion]").first
     suggestion = chip.inner_text()
-    assert suggestion == "ملخص مبيعات آخر 30 يومًا"
+    assert suggestion == "اقترح حملة للمنتج الأكثر مبيعًا"
     chip.click()
     expect(page.locator(".message--user .message__content").nth(1)).to_have_text(suggestion)
     expect(page.locator(".message--assistant")).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
-    # Only the latest reply offers suggestions.
-    expect(page.locator("[data-suggestion]")).to_have_count(3)
+    # Only the latest reply offers suggestions; the campaign plan comes with a copy button.
+    expect(page.locator(".message--assistant").first.locator("[data-suggestion]")).to_have_count(0)
+    latest = page.locator(".message--assistant").nth(1)
+    expect(latest.locator("[data-suggestion]").first).to_be_visible()
+    expect(latest.locator(".attachment .attachment__copy")).to_have_count(1)
+    expect(latest.locator(".attachment__title")).to_have_text("خطة الحملة")
 
     page.reload()
     wait_online(page)
@@ -113,9 +136,8 @@ def test_visitor_sees_html_as_text_and_the_takeover_live(shop: tuple[Any, Any], 
     hostile = "<img src=x onerror=alert(1)>مرحبا"
     send(page, hostile)
     expect(page.locator(".message--user .message__content").first).to_have_text(hostile)
-    expect(page.locator(".message--assistant .message__content").first).to_contain_text(
-        "دار العود", timeout=REPLY_TIMEOUT_MS
-    )
+    expect(page.locator(".message--assistant")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".message--assistant .message__content").first).not_to_be_empty()
     assert page.locator("[data-messages] img").count() == 0
 
     def conversation_id() -> int:
