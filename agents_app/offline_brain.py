@@ -63,7 +63,11 @@ SERVICES_BY_BUSINESS = {
 # Suggestion chips: the next message a click sends. Each says which intent it asks for, so a
 # clicked chip is understood exactly, whatever the classifier would make of a short phrase.
 CHIPS: dict[str, tuple[str, str, str]] = {
-    "best_seller_campaign": ("اقترح حملة للمنتج الأكثر مبيعًا", "Suggest a campaign for the best seller", "campaign_strategy"),
+    "best_seller_campaign": (
+        "اقترح حملة للمنتج الأكثر مبيعًا",
+        "Suggest a campaign for the best seller",
+        "campaign_strategy",
+    ),
     "best_seller_post": ("اكتب منشورًا عن الأكثر مبيعًا", "Write a post about the best seller", "content_creation"),
     "slow_products": ("ما المنتجات الراكدة؟", "Which products are slow?", "analytics_report"),
     "shorter_snapchat": ("اكتب نسخة أقصر لسناب شات", "Write a shorter version for Snapchat", "content_creation"),

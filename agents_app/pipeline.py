@@ -99,6 +99,17 @@ def _history(tenant: Any, conversation: Any, message: Any) -> list[dict[str, Any
     return list(reversed(list(rows)))
 
 
+def _state_read(tenant: Any, conversation: Any) -> Any:
+    """The conversation's state, or an empty one at version 0 when none was written yet (it is
+    created by the first write, ``conversation_state_update``): reading costs no insert."""
+    from conversations.models import ConversationState
+
+    found = ConversationState.objects.for_tenant(tenant).filter(conversation=conversation).first()
+    return (
+        found if found is not None else ConversationState(tenant=tenant, conversation=conversation, data={}, version=0)
+    )
+
+
 def _month_spend(tenant: Any) -> Decimal:
     from django.db.models import Sum
 
@@ -158,7 +169,7 @@ def llm_enabled() -> bool:
 
 
 def handle_turn(tenant: Any, conversation: Any, message: Any) -> TurnReply:
-    from conversations.services import StateConflict, conversation_state_get, conversation_state_update
+    from conversations.services import StateConflict, conversation_state_update
 
     text = message.content or ""
     companion = conversation.kind == "companion"
@@ -167,13 +178,15 @@ def handle_turn(tenant: Any, conversation: Any, message: Any) -> TurnReply:
     toolbox = ToolBox(tenant, conversation=conversation, message=message, tracer=tracer)
     today = tenant_today(tenant)
 
+    use_llm = llm_enabled() and budget_allows_llm(tenant)
     with tracer.stage("load_context") as stage:
         from agents_app.prompts import active_prompt
 
         system_prompt, prompt_row = active_prompt(tenant, "companion" if companion else "inbox", language)
-        state_row = conversation_state_get(tenant, conversation)
+        state_row = _state_read(tenant, conversation)
         state = dict(state_row.data or {})
-        history = _history(tenant, conversation, message)
+        # The offline brain works from the message, the state and the data; only a model reads history.
+        history = _history(tenant, conversation, message) if use_llm else []
         stage.detail = {"prompt_version": getattr(prompt_row, "version", 0), "history": len(history)}
 
     verdict = guardrails.check_input(text, companion=companion)
@@ -186,7 +199,6 @@ def handle_turn(tenant: Any, conversation: Any, message: Any) -> TurnReply:
             {"guard": verdict.category, "suggestions": []},
         )
 
-    use_llm = llm_enabled() and budget_allows_llm(tenant)
     with tracer.stage("analyse") as stage:
         analysis = analyze(text, tenant, today=today)
         if use_llm:
@@ -271,7 +283,7 @@ def handle_turn(tenant: Any, conversation: Any, message: Any) -> TurnReply:
             # Another worker moved the flow on meanwhile; its state wins and this answer stands.
             tracer.step("stage", "state_conflict", error="state changed during the turn")
 
-    if not companion:
+    if not companion and (brain == "crewai" or _lead_signal(text, analysis)):
         _qualify(tenant, conversation, message, toolbox, tracer, analysis, language, use_llm and brain == "crewai")
 
     metadata = _compose_metadata(reply.metadata, analysis, brain, companion)
@@ -383,6 +395,12 @@ def _qualify(
         except Exception as exc:
             logger.warning("lead qualification failed for conversation %s: %s", conversation.pk, exc)
             stage.detail["error"] = f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _lead_signal(text: str, analysis: Analysis) -> bool:
+    from agents_app.qualification import lead_signal
+
+    return lead_signal(text, analysis)
 
 
 def _is_companion(plan: list[dict[str, Any]]) -> bool:

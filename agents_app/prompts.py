@@ -10,6 +10,7 @@ template below. Placeholders (``{tenant_name}``, ``{brand_voice}``, ``{target_au
 from __future__ import annotations
 
 import string
+import time
 from typing import Any
 
 from django.db import transaction
@@ -96,12 +97,31 @@ def builtin(name: str, industry: str, language: str) -> str:
     return TEMPLATES.get((name, industry, language)) or TEMPLATES[(name, "general", language)]
 
 
+# The chosen row per (tenant, name, language, industry), kept briefly: every turn needs it and
+# it changes rarely. Saving a version clears this process's copy; others see it within the TTL.
+PROMPT_CACHE_SECONDS = 30.0
+_chosen: dict[tuple[int, str, str, str], tuple[float, Any]] = {}
+
+
 def active_prompt(tenant: Any, name: str, language: str) -> tuple[str, Any]:
     """(the rendered prompt with the fixed rules appended, the SystemPrompt row or None)."""
-    from agents_app.models import SystemPrompt
-
     language = language if language in ("ar", "en") else "ar"
     industry = tenant.business_type or "general"
+    key = (tenant.pk, name, language, industry)
+    cached = _chosen.get(key)
+    if cached is not None and time.monotonic() - cached[0] < PROMPT_CACHE_SECONDS:
+        row = cached[1]
+    else:
+        row = _prompt_choose(tenant, name, language, industry)
+        _chosen[key] = (time.monotonic(), row)
+    template = row.content if row is not None else builtin(name, industry, language)
+    rules = RULES_AR if language == "ar" else RULES_EN
+    return f"{render(template, tenant)}\n\n{rules}", row
+
+
+def _prompt_choose(tenant: Any, name: str, language: str, industry: str) -> Any:
+    from agents_app.models import SystemPrompt
+
     candidates = SystemPrompt.objects.filter(name=name, language=language, is_active=True).filter(
         tenant__isnull=True, industry__in=[industry, "general"]
     ) | SystemPrompt.objects.filter(name=name, language=language, is_active=True, tenant=tenant)
@@ -110,9 +130,7 @@ def active_prompt(tenant: Any, name: str, language: str) -> tuple[str, Any]:
         rank = (row.tenant_id is not None, row.industry == industry)
         if chosen is None or rank > chosen[0]:
             chosen = (rank, row)
-    template = chosen[1].content if chosen else builtin(name, industry, language)
-    rules = RULES_AR if language == "ar" else RULES_EN
-    return f"{render(template, tenant)}\n\n{rules}", (chosen[1] if chosen else None)
+    return chosen[1] if chosen else None
 
 
 @transaction.atomic
@@ -122,6 +140,7 @@ def system_prompt_save_version(
     """Store ``content`` as the next version and make it the active one (older versions stay)."""
     from agents_app.models import SystemPrompt
 
+    _chosen.clear()
     scope = SystemPrompt.objects.select_for_update().filter(
         tenant=tenant, name=name, language=language, industry=industry
     )

@@ -34,6 +34,26 @@ _NAME = re.compile(
 _URGENT_WORDS = re.compile(r"ضروري|مستعجل|بسرعه|اليوم|الحين|urgent|asap|today|right now|immediately")
 
 
+LEAD_INTENTS = ("product_inquiry", "stock_alert", "booking")
+
+
+def lead_signal(text: str, analysis: Analysis) -> bool:
+    """Whether this message can change what is known of the lead: buying intents, a product,
+    a budget or a quantity named, or contact details typed. A greeting, thanks or a question
+    about shipping leaves the qualification as it was, and costs nothing."""
+    from morvo.text import to_ascii_digits
+
+    entities = analysis.entities
+    return bool(
+        analysis.intent in LEAD_INTENTS
+        or entities.get("products")
+        or entities.get("budget_amount") is not None
+        or entities.get("quantity")
+        or _EMAIL.search(text)
+        or _PHONE.search(to_ascii_digits(text))
+    )
+
+
 def qualify_offline(texts: list[str], analyses: list[Analysis]) -> dict[str, Any]:
     """``texts``: the customer's messages, oldest first; ``analyses``: the router's reading of
     each. Returns the lead fields, the three scores 0-100 and recommended labels."""

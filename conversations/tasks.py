@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
@@ -10,6 +11,8 @@ from conversations import services
 from conversations.models import Message, OutboxMessage, WebhookEvent
 from morvo.celery import tenant_task
 from morvo.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 @tenant_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
@@ -47,6 +50,21 @@ def turns_recover_task() -> int:
 def webhook_event_process_task(tenant: Tenant, event_id: int) -> str:
     """Turn one accepted webhook event into its effect. Idempotent: a done event is skipped."""
     return services.webhook_event_process(tenant, event_id)
+
+
+@tenant_task(ignore_result=True)
+def webhook_events_process_task(tenant: Tenant, event_ids: list[int]) -> dict[str, int]:
+    """Process a batch of accepted webhook events, each on its own (one failing leaves the
+    others done; it stays pending for the beat job to retry). Idempotent like the single task."""
+    outcomes: dict[str, int] = {}
+    for event_id in event_ids:
+        try:
+            outcome = services.webhook_event_process(tenant, event_id)
+        except Exception:
+            logger.exception("webhook event %s of tenant %s failed; the beat job retries it", event_id, tenant.pk)
+            outcome = "failed"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 @tenant_task(ignore_result=True)

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_failure, task_retry, task_success, worker_process_init
+from celery.signals import task_failure, task_retry, task_success, worker_init, worker_process_init
 
 import morvo.broker  # noqa: F401  (registers the embedded broker transport)
 
@@ -19,6 +19,22 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _yield_the_cpu_to_the_web(**_: Any) -> None:
+    """Background work gives way to requests: the worker (and the pool children it forks) runs
+    at a lower CPU priority (``MORVO_WORKER_NICE``), so on a machine shared with the web server
+    — the embedded profile — a burst of webhooks or turns queues in the worker instead of
+    slowing every page, socket and acknowledgement."""
+    from django.conf import settings
+
+    increment = getattr(settings, "MORVO_WORKER_NICE", 0)
+    if increment > 0:
+        try:
+            os.nice(increment)
+        except OSError:  # not permitted here: run at the normal priority
+            logger.warning("could not lower the worker's CPU priority")
 
 
 @worker_process_init.connect

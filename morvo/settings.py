@@ -470,6 +470,10 @@ MORVO_LLM_PRICES = env.str("MORVO_LLM_PRICES", default="")
 # "auto": CrewAI specialists when a provider is configured, else the offline brain;
 # "offline": never call a model (the offline brain answers everything).
 MORVO_BRAIN = env.str("MORVO_BRAIN", default="auto")
+# How much lower the Celery worker's CPU priority is than the web server's (os.nice; 0: the
+# same). Above 0, requests come first on a shared machine and background work drains after —
+# which also delays chat turns, since they run in the worker (see bench/README.md).
+MORVO_WORKER_NICE = env.int("MORVO_WORKER_NICE", default=0)
 # BLAS threads of the local sentence encoder for one query (more than the cores is slower).
 MORVO_ENCODER_THREADS = env.int("MORVO_ENCODER_THREADS", default=1)
 # A knowledge passage must score at least this to be quoted in an answer.

@@ -3,7 +3,9 @@
 Publishing a task through the embedded SQL broker costs a transaction of its own (tens of
 milliseconds on a busy database), as much again as storing the event. A webhook is
 acknowledged as soon as its event is committed; the publishing happens on a background
-thread of the web process. The event row is the durable record: if the process dies before
+thread of the web process, which gathers the events of the last few milliseconds and
+publishes one task per tenant for them: under a burst, one broker transaction carries many
+events instead of one each. The event row is the durable record: if the process dies before
 publishing, the beat job (``channels_flush_task``) finds the event still pending and
 processes it.
 """
@@ -21,20 +23,56 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
+# How long the publisher waits for more events before publishing, and the most per task.
+GATHER_SECONDS = 0.02
+BATCH_LIMIT = 100
+
+
 def _publish(tenant_id: int, event_id: int) -> None:
     from conversations.tasks import webhook_event_process_task
 
     webhook_event_process_task.delay(tenant_id, event_id)
 
 
+def _publish_batch(tenant_id: int, event_ids: list[int]) -> None:
+    from conversations.tasks import webhook_event_process_task, webhook_events_process_task
+
+    if len(event_ids) == 1:
+        webhook_event_process_task.delay(tenant_id, event_ids[0])
+    else:
+        webhook_events_process_task.delay(tenant_id, event_ids)
+
+
+def _gather() -> dict[int, list[int]]:
+    """The next events, grouped by tenant: one blocking wait, then whatever else arrives within
+    ``GATHER_SECONDS``, up to ``BATCH_LIMIT``."""
+    import time
+
+    tenant_id, event_id = _queue.get()
+    batches: dict[int, list[int]] = {tenant_id: [event_id]}
+    deadline = time.monotonic() + GATHER_SECONDS
+    count = 1
+    while count < BATCH_LIMIT:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            tenant_id, event_id = _queue.get(timeout=remaining)
+        except queue.Empty:
+            break
+        batches.setdefault(tenant_id, []).append(event_id)
+        count += 1
+    return batches
+
+
 def _run() -> None:
     while True:
-        tenant_id, event_id = _queue.get()
-        try:
-            _publish(tenant_id, event_id)
-        except Exception:
-            # The beat job will find the event pending and process it.
-            logger.exception("could not queue webhook event %s of tenant %s", event_id, tenant_id)
+        for tenant_id, event_ids in _gather().items():
+            try:
+                _publish_batch(tenant_id, event_ids)
+            except Exception:
+                # The beat job will find the events pending and process them.
+                logger.exception("could not queue webhook events %s of tenant %s", event_ids, tenant_id)
 
 
 def _eager() -> bool:

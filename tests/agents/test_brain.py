@@ -361,3 +361,24 @@ def test_a_clicked_suggestion_asks_for_its_own_intent(key):
     # A message that merely contains a chip's words is classified as usual.
     longer = pipeline._clicked_suggestion("ok " + chip("en", key) + " and more", analyze("hello"))
     assert longer.source == "offline"
+
+
+def test_the_lead_is_qualified_when_a_message_says_something_about_it(two_tenants):
+    from crm.models import LeadQualification
+
+    tenant = two_tenants.a.tenant
+    _shop(tenant)
+    conversation = _customer(two_tenants.a)
+    _turn(tenant, conversation, "السلام عليكم")
+    assert LeadQualification.objects.for_tenant(tenant).count() == 0  # a greeting says nothing new
+
+    _turn(tenant, conversation, "بكم دهن العود الكمبودي الملكي؟ ابي ٢ ضروري اليوم، جوالي 0551234567")
+    qualification = LeadQualification.objects.for_tenant(tenant).get()
+    assert qualification.source == "offline"
+    assert qualification.fields["product_interest"] == "دهن عود كمبودي ملكي"
+    assert qualification.fields["phone"] == "0551234567"
+    assert qualification.fields["urgency"] == "high"
+    assert qualification.scores["intent"] == 70
+    assert "interested" in qualification.labels and "urgent" in qualification.labels
+    conversation.refresh_from_db()
+    assert conversation.contact.lead_score == qualification.score

@@ -682,3 +682,39 @@ def test_refusals_are_in_arabic_for_an_arabic_caller(two_tenants):
 
     assert response.json() == {"error": {"status": 401, "code": "missing_signature", "message": "الطلب غير موقَّع."}}
     nothing_stored()
+
+
+def test_a_batch_of_events_is_processed_each_on_its_own(two_tenants, monkeypatch):
+    from conversations.tasks import webhook_events_process_task
+
+    world = two_tenants.a
+    inbox = make_inbox(world.tenant, "whatsapp")
+    for number in range(3):
+        body = dumps(whatsapp_text(f"wamid.B{number}", f"96650000000{number}", f"hello {number}"))
+        Client().post(url_of(inbox), body, content_type="application/json", **meta_headers(body))  # tasks not run
+    first, second, third = WebhookEvent.objects.for_tenant(world.tenant).order_by("id")
+    real = services.webhook_event_process
+
+    def failing_second(tenant, event_id):
+        if event_id == second.pk:
+            raise RuntimeError("provider data we cannot read")
+        return real(tenant, event_id)
+
+    monkeypatch.setattr(services, "webhook_event_process", failing_second)
+    outcomes = webhook_events_process_task.apply(args=(world.tenant.pk, [first.pk, second.pk, third.pk])).get()
+
+    assert outcomes["failed"] == 1
+    assert sum(outcomes.values()) == 3
+    assert sorted(Message.objects.for_tenant(world.tenant).values_list("content", flat=True)) == ["hello 0", "hello 2"]
+    second.refresh_from_db()
+    assert second.status == "pending"  # left for the beat job to retry
+
+
+def test_the_publisher_gathers_events_per_tenant():
+    from conversations.channels import dispatch
+
+    for item in [(1, 10), (2, 20), (1, 11), (1, 12), (2, 21)]:
+        dispatch._queue.put(item)
+    assert dispatch._gather() == {1: [10, 11, 12], 2: [20, 21]}
+    dispatch._queue.put((3, 30))
+    assert dispatch._gather() == {3: [30]}
