@@ -142,15 +142,15 @@ def test_the_web_process_queues_processing_from_a_background_thread(monkeypatch)
 
     from conversations.channels import dispatch
 
-    published: list[tuple[int, int]] = []
+    published: list[tuple[int, list[int]]] = []
     done = threading.Event()
 
-    def publish(tenant_id: int, event_id: int) -> None:
-        published.append((tenant_id, event_id))
-        if len(published) == 3:
+    def publish_batch(tenant_id: int, event_ids: list[int]) -> None:
+        published.append((tenant_id, list(event_ids)))
+        if sum(len(ids) for _, ids in published) == 3:
             done.set()
 
-    monkeypatch.setattr(dispatch, "_publish", publish)
+    monkeypatch.setattr(dispatch, "_publish_batch", publish_batch)
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
@@ -159,5 +159,7 @@ def test_the_web_process_queues_processing_from_a_background_thread(monkeypatch)
     finally:
         celery_app.conf.task_always_eager = previous
 
-    assert published == [(7, 1), (7, 2), (7, 3)]
+    # In order, all for tenant 7 (usually one batch: the events of one request arrive together).
+    assert [event_id for _, ids in published for event_id in ids] == [1, 2, 3]
+    assert {tenant_id for tenant_id, _ in published} == {7}
     assert dispatch._thread is not None and dispatch._thread.is_alive()
