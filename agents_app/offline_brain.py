@@ -111,7 +111,7 @@ def say(language: str, arabic: str, english: str) -> str:
 
 def money(amount: Any, currency: str, language: str) -> str:
     value = Decimal(str(amount))
-    text = f"{value:,.2f}".rstrip("0").rstrip(".") if value != value.to_integral() else f"{value:,.0f}"
+    text = f"{value:,.2f}" if value != value.to_integral() else f"{value:,.0f}"
     if language == "ar":
         names = {"SAR": "ريال", "AED": "درهم", "KWD": "دينار", "EGP": "جنيه", "USD": "دولار", "QAR": "ريال قطري"}
         return f"{text} {names.get(currency, currency)}"

@@ -47,10 +47,10 @@ def _prepare() -> tuple[str, str | None]:
     from crm.demo_data import demo_extras_seed, seed_demo
 
     result = seed_demo()
+    _print(("seeded the demo tenant" if result.created else "demo tenant already seeded") + f" ({result.tenant.slug})")
     started = time.perf_counter()
     demo_extras_seed(result.tenant)
     _print(f"demo knowledge and campaigns ready ({time.perf_counter() - started:.1f}s)")
-    _print(("seeded the demo tenant" if result.created else "demo tenant already seeded") + f" ({result.tenant.slug})")
     from django.db import connections
 
     connections.close_all()

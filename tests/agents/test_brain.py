@@ -382,3 +382,11 @@ def test_the_lead_is_qualified_when_a_message_says_something_about_it(two_tenant
     assert "interested" in qualification.labels and "urgent" in qualification.labels
     conversation.refresh_from_db()
     assert conversation.contact.lead_score == qualification.score
+
+
+def test_money_is_written_as_people_read_prices():
+    from agents_app.offline_brain import money
+
+    assert money("661.30", "SAR", "ar") == "661.30 ريال"
+    assert money("1250.00", "SAR", "ar") == "1,250 ريال"
+    assert money("3887.4", "AED", "en") == "AED 3,887.40"
