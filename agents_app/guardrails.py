@@ -141,8 +141,9 @@ _INJECTION_RES = [re.compile(pattern) for pattern in _INJECTION]
 _PRIVACY_RES = [re.compile(pattern) for pattern in _PRIVACY]
 _UNSAFE_RES = [(re.compile(pattern), kind) for pattern, kind in _UNSAFE]
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"(?<!\d)(?:\+|00)?\d[\d\s-]{7,14}\d(?!\d)")
+# An e-mail address or a phone number in text (the output check; lead qualification).
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+PHONE = re.compile(r"(?<!\d)(?:\+|00)?\d[\d\s-]{7,14}\d(?!\d)")
 
 
 def check_input(text: str, *, companion: bool = False) -> Verdict:
@@ -175,10 +176,10 @@ def check_output(reply: str, *, system_prompt: str = "", allowed_contacts: tuple
     if system_prompt and _echoes(system_prompt, reply):
         return Verdict(False, "block_injection", "reply repeats the system prompt")
     allowed = {normalize_arabic(value).replace(" ", "") for value in allowed_contacts if value}
-    for match in _EMAIL.finditer(reply):
+    for match in EMAIL.finditer(reply):
         if normalize_arabic(match.group(0)).replace(" ", "") not in allowed:
             return Verdict(False, "block_privacy", "an e-mail address that is not the customer's own")
-    for match in _PHONE.finditer(normalize_arabic(reply)):
+    for match in PHONE.finditer(normalize_arabic(reply)):
         digits = re.sub(r"\D", "", match.group(0))
         if len(digits) >= 9 and not any(digits[-9:] in re.sub(r"\D", "", value) for value in allowed_contacts):
             return Verdict(False, "block_privacy", "a phone number that is not the customer's own")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agents_app.guardrails import EMAIL, PHONE
 from agents_app.router import Analysis
 
 LEAD_FIELDS = ("name", "email", "phone", "product_interest", "budget", "urgency")
@@ -25,8 +26,6 @@ INTENT_SCORES = {
     "greeting": 20,
     "other": 15,
 }
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"(?<!\d)(?:\+|00)?\d[\d\s-]{7,14}\d(?!\d)")
 _NAME = re.compile(
     r"(?:اسمي|انا اسمي|معك|معاك|my name is|this is|i am|i'm)\s+(?P<name>[^\W\d_]{2,20}(?:\s[^\W\d_]{2,20})?)",
     re.IGNORECASE,
@@ -49,8 +48,8 @@ def lead_signal(text: str, analysis: Analysis) -> bool:
         or entities.get("products")
         or entities.get("budget_amount") is not None
         or entities.get("quantity")
-        or _EMAIL.search(text)
-        or _PHONE.search(to_ascii_digits(text))
+        or EMAIL.search(text)
+        or PHONE.search(to_ascii_digits(text))
     )
 
 
@@ -61,8 +60,8 @@ def qualify_offline(texts: list[str], analyses: list[Analysis]) -> dict[str, Any
 
     joined = "\n".join(texts)
     digits = to_ascii_digits(joined)
-    email = _EMAIL.search(joined)
-    phone = _PHONE.search(digits)
+    email = EMAIL.search(joined)
+    phone = PHONE.search(digits)
     name = _NAME.search(joined)
     products: list[dict[str, Any]] = []
     budget: dict[str, Any] | None = None

@@ -132,30 +132,7 @@ def run_prepare(env: dict[str, str], count: int) -> dict[str, Any]:
 
 
 def start_services(env: dict[str, str], concurrency: int) -> tuple[int, dict[str, subprocess.Popen[bytes]]]:
-    port = bp.free_port()
-    python = sys.executable
-    commands = {
-        "daphne": [python, "-m", "daphne", "-b", HOST, "-p", str(port), "morvo.asgi:application"],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "morvo",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            f"bench-chat-{os.getpid()}@%h",
-        ],
-    }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    for name, command in commands.items():
-        with open(LOG_DIR / f"chat-{name}.log", "wb") as log:
-            processes[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return port, processes
+    return bp.start_web_and_worker(env, concurrency, "chat-")  # type: ignore[no-any-return]
 
 
 def tree_cpu_seconds(pid: int) -> float:

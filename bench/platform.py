@@ -635,18 +635,27 @@ def queries_per_request(token: str) -> dict[str, Any]:
 # --- orchestration ---------------------------------------------------------------------------
 
 
-def start_services(env: dict[str, str]) -> dict[str, Any]:
+def start_web_and_worker(
+    env: dict[str, str], concurrency: int, label: str = ""
+) -> tuple[int, dict[str, subprocess.Popen[bytes]]]:
+    """daphne on a free port and one Celery worker, as ``make run`` starts them; their output
+    goes to ``LOG_DIR/<label>daphne.log`` and ``<label>worker.log``. Used by every bench."""
     port = free_port()
     python = sys.executable
-    worker_options = ["--concurrency", "2", "--hostname", f"bench-{os.getpid()}@%h"]
+    worker_options = ["--concurrency", str(concurrency), "--hostname", f"bench-{label}{os.getpid()}@%h"]
     commands = {
         "daphne": [python, "-m", "daphne", "-b", HOST, "-p", str(port), "morvo.asgi:application"],
         "worker": [python, "-m", "celery", "-A", "morvo", "worker", "--loglevel", "INFO", *worker_options],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, command in commands.items():
-        with open(LOG_DIR / f"{name}.log", "wb") as log:
+        with open(LOG_DIR / f"{label}{name}.log", "wb") as log:
             processes[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return port, processes
+
+
+def start_services(env: dict[str, str]) -> dict[str, Any]:
+    port, processes = start_web_and_worker(env, 2)
     return {"port": port, "processes": processes}
 
 

@@ -140,30 +140,7 @@ def run_prepare(env: dict[str, str], args: argparse.Namespace, api_base_url: str
 
 
 def start_services(env: dict[str, str], concurrency: int) -> tuple[int, dict[str, subprocess.Popen[bytes]]]:
-    port = bp.free_port()
-    python = sys.executable
-    commands = {
-        "daphne": [python, "-m", "daphne", "-b", HOST, "-p", str(port), "morvo.asgi:application"],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "morvo",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            f"bench-webhooks-{secrets.token_hex(3)}@%h",
-        ],
-    }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    for name, command in commands.items():
-        with open(LOG_DIR / f"webhooks-{name}.log", "wb") as log:
-            processes[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return port, processes
+    return bp.start_web_and_worker(env, concurrency, "webhooks-")  # type: ignore[no-any-return]
 
 
 def wait_ready(port: int, processes: dict[str, subprocess.Popen[bytes]]) -> None:

@@ -153,7 +153,11 @@ CSV_BODY = {
 
 
 def _status_of(request: Request) -> str:
+    """The ``status`` of a PATCH that may change nothing else (any other field is a 400)."""
     data = request.data
+    unknown = sorted(set(data) - {"status"})
+    if unknown:
+        raise exceptions.ValidationError({name: ["This field cannot be written."] for name in unknown})
     return str(data.get("status", "")) if isinstance(data, dict) else ""
 
 
@@ -486,10 +490,6 @@ class FollowUpViewSet(
     @extend_schema(request=FollowUpSerializer, responses={200: FollowUpSerializer, 400: INVALID, 404: NOT_FOUND})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         follow_up = self.get_object()
-        if set(request.data) - {"status"}:
-            raise exceptions.ValidationError(
-                {name: ["This field cannot be written."] for name in sorted(set(request.data) - {"status"})}
-            )
         try:
             follow_up = services.follow_up_set_status(self.tenant, follow_up.pk, _status_of(request))
         except services.CrmError as error:
@@ -540,10 +540,6 @@ class AppointmentViewSet(
     @extend_schema(request=AppointmentSerializer, responses={200: AppointmentSerializer, 400: INVALID, 404: NOT_FOUND})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         appointment = self.get_object()
-        if set(request.data) - {"status"}:
-            raise exceptions.ValidationError(
-                {name: ["This field cannot be written."] for name in sorted(set(request.data) - {"status"})}
-            )
         try:
             appointment = services.appointment_set_status(self.tenant, appointment.pk, _status_of(request))
         except services.CrmError as error:
