@@ -135,31 +135,6 @@ def start_services(env: dict[str, str], concurrency: int) -> tuple[int, dict[str
     return bp.start_web_and_worker(env, concurrency, "chat-")  # type: ignore[no-any-return]
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """A process, its reaped children and its live children (the worker's pool processes)."""
-    total = bp.process_cpu_seconds(pid, include_children=True)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = bp._proc_stat(int(entry.name))
-            if fields is not None and fields[1] == str(pid):
-                total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / bp.CLOCK_TICKS
-    return total
-
-
-class CpuMeter(bp.CpuMeter):  # type: ignore[misc,name-defined]
-    """The platform bench's meter, with the worker counted with its pool processes (the
-    prefork children run the tasks; the main process only dispatches)."""
-
-    def __init__(self, daphne: int, worker: int) -> None:
-        super().__init__({"daphne": daphne})
-        self.worker = worker
-
-    def _sample(self) -> dict[str, float]:
-        sample: dict[str, float] = super()._sample()
-        sample["worker (all processes)"] = tree_cpu_seconds(self.worker)
-        return sample
-
-
 class ConnectionSampler:
     """Server sessions (pg_stat_activity) sampled every 0.25 s from a thread of its own."""
 
@@ -395,7 +370,7 @@ def schedule(clients: int, messages: int, interval: float, start: float) -> list
     return [[start + k * interval + i * interval / clients for k in range(messages)] for i in range(clients)]
 
 
-async def chat_phase(port: int, visitors: list[list[Any]], args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
+async def chat_phase(port: int, visitors: list[list[Any]], args: argparse.Namespace, meter: Any) -> dict[str, Any]:
     tally = Tally()
     run_id = secrets.token_hex(4)
     clients = [
@@ -502,7 +477,7 @@ def server_side_counts(dsn: dict[str, Any], run_id: str) -> dict[str, Any]:
     return {"user_messages_stored": row[0], "assistant_replies": row[1], "unanswered": row[2]}
 
 
-async def echo_phase(port: int, token: str, args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
+async def echo_phase(port: int, token: str, args: argparse.Namespace, meter: Any) -> dict[str, Any]:
     """The same number of clients, the same pace, on ``/ws/ping/``: the websocket floor."""
     import websockets
     from websockets.asyncio.client import connect
@@ -575,7 +550,7 @@ async def echo_phase(port: int, token: str, args: argparse.Namespace, meter: Cpu
 
 
 async def hold_phase(
-    port: int, token: str, visitors: list[list[Any]], args: argparse.Namespace, meter: CpuMeter
+    port: int, token: str, visitors: list[list[Any]], args: argparse.Namespace, meter: Any
 ) -> dict[str, Any]:
     """Open ``--hold`` sockets, keep them ``--hold-seconds``, then each must still be open and
     answer one frame (chat: a probe answered with an error frame; ping: a pong)."""
@@ -841,22 +816,8 @@ def raise_fd_limit(needed: int) -> dict[str, int]:
     return {"soft": int(soft), "hard": int(hard), "needed": needed}
 
 
-async def settle(meter: CpuMeter, timeout: float) -> float:
-    """Wait until daphne and the worker use < 10% of a core over a second; seconds waited."""
-    started = time.perf_counter()
-    pids = (meter.pids["daphne"], meter.worker)
-    before = sum(tree_cpu_seconds(pid) for pid in pids)
-    while time.perf_counter() - started < timeout:
-        await asyncio.sleep(1.0)
-        after = sum(tree_cpu_seconds(pid) for pid in pids)
-        if after - before < 0.10:
-            break
-        before = after
-    return time.perf_counter() - started
-
-
 async def run_phases(
-    port: int, prepared: dict[str, Any], args: argparse.Namespace, meter: CpuMeter, figures: dict[str, Any]
+    port: int, prepared: dict[str, Any], args: argparse.Namespace, meter: Any, figures: dict[str, Any]
 ) -> None:
     visitors = prepared["visitors"]
     say(f"echo baseline: {args.clients} clients on /ws/ping/, {args.messages} pings each, {args.interval:g} s apart")
@@ -873,7 +834,7 @@ async def run_phases(
     )
     if args.hold:
         # Start the hold test on a quiet server: let daphne and the worker finish the backlog.
-        figures["settle_before_hold_s"] = await settle(meter, args.settle_timeout)
+        figures["settle_before_hold_s"] = await bp.settle(meter, args.settle_timeout)
         say(f"  server settled in {figures['settle_before_hold_s']:.1f}s")
         say(f"hold: {args.hold} sockets on /ws/{args.hold_path}/ for {args.hold_seconds:g} s")
         figures["hold"] = await hold_phase(port, prepared["token"], visitors[args.clients :], args, meter)
@@ -903,7 +864,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], prepared: dict[str, A
                 raise BenchError(f"the Celery worker did not start; see {LOG_DIR / 'chat-worker.log'}")
             time.sleep(0.1)
         say(f"celery worker ready ({time.perf_counter() - started:.1f}s)")
-        meter = CpuMeter(processes["daphne"].pid, processes["worker"].pid)
+        meter = bp.WorkerCpuMeter(processes["daphne"].pid, processes["worker"].pid)
         asyncio.run(run_phases(port, prepared, args, meter, figures))
     finally:
         figures["service_exit_codes"] = {
@@ -935,8 +896,8 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prepare", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--database", default=bp.BENCH_DATABASE, help="database on the embedded server")
     parser.add_argument("--clients", type=int, default=200, help="concurrent chat clients (and echo clients)")
-    parser.add_argument("--messages", type=int, default=5, help="messages per chat client")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between one client's messages")
+    parser.add_argument("--messages", type=int, default=4, help="messages per chat client")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between one client's messages")
     parser.add_argument("--reply-timeout", type=float, default=30.0, help="a message without a reply by then is lost")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to keep listening for duplicates")
     parser.add_argument("--worker-concurrency", type=int, default=2)

@@ -247,7 +247,54 @@ class CpuMeter:
         return result
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """A process, its reaped children and its live children (the worker's pool processes)."""
+    total = process_cpu_seconds(pid, include_children=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields is not None and fields[1] == str(pid):
+                total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return total
+
+
+class WorkerCpuMeter(CpuMeter):
+    """The platform bench's meter, with the worker counted with its pool processes (the
+    prefork children run the tasks; the main process only dispatches)."""
+
+    def __init__(self, daphne: int, worker: int) -> None:
+        super().__init__({"daphne": daphne})
+        self.worker = worker
+
+    def _sample(self) -> dict[str, float]:
+        sample: dict[str, float] = super()._sample()
+        sample["worker (all processes)"] = tree_cpu_seconds(self.worker)
+        return sample
+
+
+async def settle(meter: WorkerCpuMeter, timeout: float) -> float:
+    """Wait until daphne and the worker use < 10% of a core over a second; seconds waited."""
+    started = time.perf_counter()
+    pids = (meter.pids["daphne"], meter.worker)
+    before = sum(tree_cpu_seconds(pid) for pid in pids)
+    while time.perf_counter() - started < timeout:
+        await asyncio.sleep(1.0)
+        after = sum(tree_cpu_seconds(pid) for pid in pids)
+        if after - before < 0.10:
+            break
+        before = after
+    return time.perf_counter() - started
+
+
 # --- preparation (run in a subprocess: ``platform.py --prepare``) ----------------------------
+
+
+def purge_broker() -> int:
+    """Drop tasks an earlier run left queued (its workers stopped with a backlog): a new run
+    must not spend its time on them. Returns how many were dropped."""
+    from morvo.celery import app
+
+    return int(app.control.purge() or 0)
 
 
 def prepare() -> dict[str, Any]:
@@ -268,6 +315,7 @@ def prepare() -> dict[str, Any]:
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     timings["migrate_s"] = round(time.perf_counter() - started, 2)
+    timings["stale_tasks_purged"] = purge_broker()
     started = time.perf_counter()
     seed_demo()
     timings["seed_demo_s"] = round(time.perf_counter() - started, 2)

@@ -8,11 +8,17 @@ so three triggers race over every product. Measured: the time from the restock u
 alert is notified, notifications per second, and duplicates (alerts with more than one
 notification message, messages for an alert that is not notified).
 
+Then the delivery: every WhatsApp, Telegram and SMS notification leaves through the outbox to
+fake provider APIs on 127.0.0.1 (``tests/fake_providers.py``: the Graph API, the Bot API and
+Twilio's Messages resource, checking tokens and request shapes), the bench inboxes allowing
+``--provider-rate`` messages a second each (a sender cleared for volume; the adapters'
+defaults are 80, 30 and 1). Measured: the time until the outbox is empty, requests per
+second, and duplicates at the providers (a recipient who got more than one request). Web-chat
+notifications are delivered on the site's socket and need no provider.
+
 Runs in its own database (``morvo_bench_stock_alerts``) on the embedded server, with real
-Celery workers on the embedded SQL broker (``--workers`` processes of ``--concurrency``). The
-notification is measured up to ``conversations.services.message_send_outbound`` having stored
-the message (and queued whatever delivery that service queues after commit); provider
-deliveries, if any, are not waited for. Prints a table with the targets, writes
+Celery workers on the embedded SQL broker (``--workers`` processes of ``--concurrency``).
+Prints a table with the targets, writes
 ``bench/results/stock_alerts-<timestamp>.json``; exit status 1 on errors (a lost or
 duplicated notification), 0 otherwise.
 """
@@ -70,7 +76,41 @@ def environment(database: str) -> dict[str, str]:
     return env
 
 
-def prepare(alerts: int, products: int) -> dict[str, Any]:
+def inbox_configs(provider_url: str, rate: int) -> dict[str, dict[str, Any]]:
+    """The bench inboxes' settings: each provider API at the fake server."""
+    from tests import fake_providers as fake
+
+    common = {"api_base_url": provider_url, "rate_per_second": rate}
+    return {
+        "web": {},
+        "whatsapp": {
+            **common,
+            "phone_number_id": "100000000000001",
+            "access_token": fake.ACCESS_TOKEN,
+            "app_secret": "bench-app-secret",
+            "verify_token": "bench-verify-token",
+        },
+        "telegram": {**common, "bot_token": fake.BOT_TOKEN, "secret_token": "bench-secret-token"},
+        "sms": {
+            **common,
+            "account_sid": fake.TWILIO_ACCOUNT,
+            "auth_token": fake.TWILIO_TOKEN,
+            "from_number": "+15550001111",
+        },
+    }
+
+
+def recipient(channel: str, index: int) -> str:
+    """The customer's address on the channel (the conversation's thread id)."""
+    return {
+        "web": "",
+        "whatsapp": f"9665{index:08d}",
+        "telegram": str(700_000_000 + index),
+        "sms": f"+9665{index:08d}",
+    }[channel]
+
+
+def prepare(alerts: int, products: int, provider_url: str, rate: int) -> dict[str, Any]:
     """A fresh bench tenant: ``products`` products out of stock, ``alerts`` contacts (one
     identity and one conversation each, channels in turn) each waiting for one product."""
     from decimal import Decimal
@@ -89,8 +129,11 @@ def prepare(alerts: int, products: int) -> dict[str, Any]:
     # A new tenant per run (earlier runs' tenants stay in the bench database, untouched).
     slug = f"{TENANT_SLUG}-{int(time.time())}"
     tenant = Tenant.objects.create(slug=slug, name="متجر القياس", default_language="ar")
+    configs = inbox_configs(provider_url, rate)
     inboxes = {
-        channel: Inbox.objects.for_tenant(tenant).create(tenant=tenant, name=f"bench {channel}", channel_type=channel)
+        channel: Inbox.objects.for_tenant(tenant).create(
+            tenant=tenant, name=f"bench {channel}", channel_type=channel, config=configs[channel]
+        )
         for channel in CHANNELS
     }
     catalogue = Product.objects.for_tenant(tenant).bulk_create(
@@ -134,7 +177,10 @@ def prepare(alerts: int, products: int) -> dict[str, Any]:
                 kind=Conversation.Kind.CUSTOMER,
                 contact=contact,
                 visitor_id=f"bench-{index}" if CHANNELS[index % 4] == "web" else "",
+                external_id=recipient(CHANNELS[index % 4], index),
                 language=contact.language,
+                # They asked an hour ago: inside WhatsApp's 24-hour window.
+                customer_last_message_at=timezone.now() - timezone.timedelta(hours=1),
             )
             for index, contact in enumerate(contacts)
         ],
@@ -186,7 +232,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-def measure(tenant_id: int, alerts: int, timeout: float) -> dict[str, Any]:
+def measure(tenant_id: int, alerts: int, timeout: float, providers: Any) -> dict[str, Any]:
     from django.db import transaction
     from django.db.models import Count
 
@@ -236,7 +282,9 @@ def measure(tenant_id: int, alerts: int, timeout: float) -> dict[str, Any]:
     by_language = dict(
         messages.values_list("metadata__language").annotate(n=Count("id")).values_list("metadata__language", "n")
     )
+    delivery = measure_delivery(tenant, started, timeout, providers)
     return {
+        "delivery": delivery,
         "alerts": alerts,
         "products": len(product_ids),
         "restock_commit_s": round(restocked_s, 3),
@@ -251,6 +299,48 @@ def measure(tenant_id: int, alerts: int, timeout: float) -> dict[str, Any]:
         "by_channel": by_channel,
         "by_language": by_language,
         "progress": progress[:: max(1, len(progress) // 40)],
+    }
+
+
+def measure_delivery(tenant: Any, started: float, timeout: float, providers: Any) -> dict[str, Any]:
+    """Wait until the outbox has nothing left to send; what the fake providers received."""
+    from django.db.models import Count
+
+    from conversations.models import OutboxMessage
+
+    outbox = OutboxMessage.objects.for_tenant(tenant)
+    expected = outbox.count()
+    say(f"delivering {expected} channel notifications through the outbox")
+    done_s = None
+    while time.perf_counter() - started < timeout:
+        if not outbox.filter(status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.SENDING]).exists():
+            done_s = time.perf_counter() - started
+            break
+        time.sleep(0.25)
+    statuses = dict(outbox.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    recipients: dict[str, int] = {}
+    by_provider: dict[str, int] = {}
+    for request in list(providers.requests):
+        if request.path.endswith("/messages"):
+            provider, to = "whatsapp", (request.json or {}).get("to")
+        elif request.path.endswith("/sendMessage"):
+            provider, to = "telegram", (request.json or {}).get("chat_id")
+        elif request.path.endswith("/Messages.json"):
+            provider, to = "sms", request.form.get("To")
+        else:
+            continue
+        by_provider[provider] = by_provider.get(provider, 0) + 1
+        key = f"{provider}:{to}"
+        recipients[key] = recipients.get(key, 0) + 1
+    return {
+        "outbox_rows": expected,
+        "statuses": statuses,
+        "all_sent_s": round(done_s, 2) if done_s is not None else None,
+        "provider_requests": sum(by_provider.values()),
+        "by_provider": by_provider,
+        "recipients": len(recipients),
+        "duplicates": sum(count - 1 for count in recipients.values() if count > 1),
+        "requests_per_s": round(sum(by_provider.values()) / done_s, 1) if done_s else None,
     }
 
 
@@ -285,6 +375,7 @@ def table(figures: dict[str, Any]) -> str:
             "PASS" if figures["duplicates"] == 0 else "FAIL",
         ),
         ("messages by channel", json.dumps(figures["by_channel"], sort_keys=True), "", ""),
+        *delivery_rows(figures["delivery"]),
         ("messages by language", json.dumps(figures["by_language"], sort_keys=True), "", ""),
         ("load average (1 min) at restock / at the end", " / ".join(map(str, figures["load_average_1m"])), "", ""),
         ("CPUs", str(os.cpu_count()), "", ""),
@@ -297,6 +388,28 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def delivery_rows(delivery: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    sent = delivery["statuses"].get("sent", 0)
+    return [
+        (
+            "channel notifications delivered (outbox)",
+            f"{sent} of {delivery['outbox_rows']} in {delivery['all_sent_s']} s after the restock"
+            if delivery["all_sent_s"] is not None
+            else f"{sent} of {delivery['outbox_rows']}, not finished",
+            str(delivery["outbox_rows"]),
+            "PASS" if sent == delivery["outbox_rows"] else "FAIL",
+        ),
+        ("  provider requests per second", str(delivery["requests_per_s"]), "", ""),
+        ("  provider requests by provider", json.dumps(delivery["by_provider"], sort_keys=True), "", ""),
+        (
+            "  duplicates at the providers",
+            str(delivery["duplicates"]),
+            str(DUPLICATES_TARGET),
+            "PASS" if delivery["duplicates"] == 0 else "FAIL",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=10_000)
@@ -305,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="pool size of each worker")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--database", default=DATABASE)
+    parser.add_argument(
+        "--provider-rate", type=int, default=100, help="messages a second each bench inbox may send to its provider"
+    )
     args = parser.parse_args(argv)
 
     env = environment(args.database)
@@ -313,21 +429,41 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     say(f"preparing {args.database}: {args.alerts} alerts over {args.products} products, channels {CHANNELS}")
-    prepared = prepare(args.alerts, args.products)
-    say(f"  migrate {prepared['migrate_s']} s, seed {prepared['seed_s']} s")
-    say(f"starting {args.workers} worker(s) × concurrency {args.concurrency}")
-    workers = start_workers(env, args.workers, args.concurrency)
+    sys.path.insert(0, str(BASE_DIR))
+    from tests.fake_providers import FakeProviders
+
+    providers = FakeProviders()
     try:
-        figures = measure(prepared["tenant_id"], args.alerts, args.timeout)
+        from morvo.celery import app
+
+        purged = app.control.purge() or 0  # an earlier run's backlog, if its workers stopped early
+        if purged:
+            say(f"dropped {purged} tasks an earlier run left queued")
+        prepared = prepare(args.alerts, args.products, providers.url, args.provider_rate)
+        say(f"  migrate {prepared['migrate_s']} s, seed {prepared['seed_s']} s")
+        say(f"starting {args.workers} worker(s) × concurrency {args.concurrency}")
+        workers = start_workers(env, args.workers, args.concurrency)
+        try:
+            figures = measure(prepared["tenant_id"], args.alerts, args.timeout, providers)
+        finally:
+            stop(workers)
     finally:
-        stop(workers)
-    figures["setup"] = {**prepared, "workers": args.workers, "concurrency": args.concurrency, "cpus": os.cpu_count()}
+        providers.close()
+    figures["setup"] = {
+        **prepared,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "provider_rate_per_s": args.provider_rate,
+        "cpus": os.cpu_count(),
+    }
     print(table(figures), flush=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS_DIR / f"stock_alerts-{stamp}.json").write_text(json.dumps(figures, indent=2, default=str))
+    delivery = figures["delivery"]
     lost = figures["notified"] != args.alerts or figures["messages"] != args.alerts
-    return 1 if lost or figures["duplicates"] else 0
+    undelivered = delivery["statuses"].get("sent", 0) != delivery["outbox_rows"]
+    return 1 if lost or undelivered or figures["duplicates"] or delivery["duplicates"] else 0
 
 
 if __name__ == "__main__":

@@ -366,6 +366,10 @@ def verdict(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         f"{result['stored_latency']['p50_ms']:.0f} / {result['stored_latency']['p99_ms']:.0f} ms",
     )
     row("drained after the last webhook", f"{result['drain_s']:.1f} s")
+    cpu = figures.get("cpu_load_phase")
+    if cpu:
+        parts = ", ".join(f"{name} {value:.0f}%" for name, value in cpu.items() if name != "machine total")
+        row("CPU while posting (% of one core)", f"{parts}; machine {cpu['machine total']:.0f}% of 200%")
     if load["client_lag"]["p99_ms"] > 20:
         row("load client lag p99", f"{load['client_lag']['p99_ms']:.0f} ms (the client fell behind)")
     return rows
@@ -404,6 +408,11 @@ def measure(args: argparse.Namespace, env: dict[str, str], figures: dict[str, An
         args.port = port
         try:
             wait_ready(port, processes)
+            meter = bp.WorkerCpuMeter(processes["daphne"].pid, processes["worker"].pid)
+            # The worker's pool processes load the router when they start: measure once they
+            # (and daphne) are idle, as a server that has been up a while is.
+            figures["settled_s"] = round(asyncio.run(bp.settle(meter, 60.0)), 1)
+            say(f"  idle after {figures['settled_s']:.1f}s")
             url = f"http://{HOST}:{port}/webhooks/whatsapp/{prepared['inbox_token']}/"
             run_id = secrets.token_hex(3)
             if args.baseline_seconds > 0:
@@ -411,7 +420,9 @@ def measure(args: argparse.Namespace, env: dict[str, str], figures: dict[str, An
                 figures["baseline"] = asyncio.run(baseline_phase(args))
                 time.sleep(2)
             say(f"posting {int(args.rate * args.duration)} webhooks at {args.rate:g}/s")
+            meter.start()
             load = asyncio.run(load_phase(url, args, run_id))
+            figures["cpu_load_phase"] = meter.stop()
             say(f"  ack p50 {load['ack']['p50_ms']} p99 {load['ack']['p99_ms']} ms; draining the worker")
             drained = drain(
                 prepared["dsn"], prepared["inbox_id"], len(load["accepted_unique"]), run_id, args.drain_timeout

@@ -26,7 +26,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import services
+from conversations import selectors, services
 from conversations.channels import adapter_for
 from conversations.channels.base import config_masked
 from conversations.models import Conversation, Inbox, Message, OutboxMessage, WebhookEvent
@@ -264,18 +264,32 @@ class ConversationAdmin(TenantScopedModelAdmin):
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         return ("priority_rank", "-last_activity_at", "-id")
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        # Not the mixin's: it orders before the rank annotation exists.
-        queryset = (
-            Conversation.objects.all_tenants()
-            .filter(kind=Conversation.Kind.CUSTOMER)
-            .annotate(priority_rank=_priority_rank())
-            .order_by(*self.get_ordering(request))
-        )
+    def _openable_queryset(self, request: HttpRequest) -> Any:
+        """Every customer conversation the request may open by id, empty ones included."""
+        queryset = Conversation.objects.all_tenants().filter(kind=Conversation.Kind.CUSTOMER)
         if request.user.is_superuser:
             return queryset
         tenant = getattr(request, "tenant", None)
         return queryset.filter(tenant=tenant) if tenant is not None else queryset.none()
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        """The live list, its filters' counts and the queue's counts: only conversations
+        someone wrote in (see selectors.conversations_listed_for_operators)."""
+        # Not the mixin's: it orders before the rank annotation exists.
+        return (
+            selectors.conversations_listed_for_operators(self._openable_queryset(request))
+            .annotate(priority_rank=_priority_rank())
+            .order_by(*self.get_ordering(request))
+        )
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Opened by id (history, delete): an empty conversation is still there to open.
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)
+        try:
+            return self._conversation_or_404(request, object_id)
+        except Http404:
+            return None
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
@@ -418,7 +432,10 @@ class ConversationAdmin(TenantScopedModelAdmin):
         except (TypeError, ValueError):
             raise Http404 from None
         conversation = (
-            self.get_queryset(request).select_related("tenant", "inbox", "contact", "assignee").filter(pk=pk).first()
+            self._openable_queryset(request)
+            .select_related("tenant", "inbox", "contact", "assignee")
+            .filter(pk=pk)
+            .first()
         )
         if conversation is None:
             raise Http404

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.models import Conversation, Message
+from conversations.selectors import conversations_listed_for_operators
 from morvo.realtime import group_send
 
 
@@ -68,8 +69,11 @@ def push_typing(conversation: Conversation, role: str) -> None:
 
 
 def push_inbox(conversation: Conversation) -> None:
-    """Tell the operators' live list that a conversation changed (fresh from the database)."""
-    fresh = Conversation.objects.all_tenants().filter(tenant_id=conversation.tenant_id, pk=conversation.pk).first()
+    """Tell the operators' live list that a conversation changed (fresh from the database).
+    A customer conversation nobody wrote in yet is not on that list: nothing is pushed."""
+    fresh = conversations_listed_for_operators(
+        Conversation.objects.all_tenants().filter(tenant_id=conversation.tenant_id, pk=conversation.pk)
+    ).first()
     if fresh is None:
         return
     group_send(

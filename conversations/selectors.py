@@ -2,10 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from conversations.models import Conversation, Message
 from morvo.models import Tenant
+
+
+def conversation_has_message() -> Exists:
+    """True for a conversation (the outer query's row) holding at least one message of any
+    role. Correlated on the conversation's id, whose row the outer query already scoped to a
+    tenant, so the subquery reads across tenants on purpose (one query, no N+1)."""
+    return Exists(Message.objects.all_tenants().filter(conversation=OuterRef("pk")))
+
+
+def conversations_listed_for_operators(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Narrow ``conversations`` to what operators list and count: customer conversations
+    someone wrote in (a message of any role). The public chat page opens a conversation for
+    every visit, so crawlers, link previews and visitors who never write would otherwise fill
+    the queue. Companion conversations pass unchanged (their owner lists their own).
+
+    Only for lists, counts and live updates: a conversation opened by id (REST detail, the
+    admin's conversation page) is reachable while still empty."""
+    return conversations.filter(Q(kind=Conversation.Kind.COMPANION) | Q(conversation_has_message()))
 
 
 def conversation_for_staff(tenant: Tenant, conversation_id: int) -> Conversation | None:

@@ -364,7 +364,10 @@ def conversation_update(tenant: Tenant, conversation_id: int, **changes: Any) ->
         for name, value in changes.items():
             setattr(conversation, name, value)
         try:
-            conversation.full_clean(exclude=["inbox", "contact", "staff_user", "visitor_id"])
+            # Only what changes is validated: the other fields were valid when stored (and
+            # validating a foreign key costs a query).
+            unchanged = [field.name for field in Conversation._meta.concrete_fields if field.name not in changes]
+            conversation.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         except ValidationError as error:
             field, messages = next(iter(error.message_dict.items()))
             raise ChatError(f"invalid_{field}", f"{field}: {' '.join(messages)}") from error
@@ -600,14 +603,22 @@ def chatwoot_contact_attributes_set(
     return outbox
 
 
-def _rate_allows(tenant: Tenant, inbox: Inbox, adapter: Any) -> bool:
+def _rate_wait(tenant: Tenant, inbox: Inbox, adapter: Any) -> float:
+    """0 when the inbox may send now; otherwise the seconds to wait. This second's sends are
+    counted per inbox; the n-th send over the rate waits about n / rate seconds (with jitter
+    within the second), so a burst queues up in order instead of every throttled message
+    trying again one second later, and again."""
+    import random
     import time
 
     from morvo import services as core_services
 
     second = int(time.time())
     hits = core_services.throttle_hit(f"outbox:{tenant.pk}:{inbox.pk}", second, 1)
-    return bool(hits <= adapter.rate_per_second(inbox))
+    rate = adapter.rate_per_second(inbox)
+    if hits <= rate:
+        return 0.0
+    return float((hits - 1) // rate) + random.random()  # noqa: S311 (spreading, not secrecy)
 
 
 def whatsapp_window_open(conversation: Conversation, now: Any = None) -> bool:
@@ -656,13 +667,14 @@ def outbox_deliver(tenant: Tenant, outbox_id: int) -> str:
     if adapter is None or not inbox.is_active:
         _outbox_dead(tenant, outbox, "The inbox is not an active channel inbox.")
         return "dead"
-    if not _rate_allows(tenant, inbox, adapter):
+    wait = _rate_wait(tenant, inbox, adapter)
+    if wait:
         OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
-            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=now + timedelta(seconds=1)
+            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=now + timedelta(seconds=wait)
         )
         from conversations.tasks import outbox_deliver_task
 
-        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=1)
+        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=wait)
         return "throttled"
     if (
         inbox.channel_type == Inbox.ChannelType.WHATSAPP
@@ -989,7 +1001,7 @@ def _webhook_event_process(tenant: Tenant, event_id: int) -> str:
     with transaction.atomic():
         event = (
             WebhookEvent.objects.for_tenant(tenant)
-            .select_for_update()
+            .select_for_update(of=("self",))
             .select_related("inbox")
             .filter(pk=event_id)
             .first()
@@ -1081,6 +1093,92 @@ def inbox_delete(tenant: Tenant, inbox_id: int) -> bool:
         inbox = Inbox.objects.for_tenant(tenant).select_for_update().get(pk=inbox_id)
         if Conversation.objects.for_tenant(tenant).filter(inbox=inbox).exists():
             Inbox.objects.for_tenant(tenant).filter(pk=inbox.pk).update(is_active=False)
+            from conversations.webhooks import inbox_cache_clear
+
+            inbox_cache_clear()
             return False
         inbox.delete()
         return True
+
+
+# --- Empty web-visitor conversations ----------------------------------------------------------
+
+EMPTY_VISITOR_PRUNE_BATCH_SIZE = 500
+EMPTY_VISITOR_PRUNE_MAX_BATCHES = 20
+
+
+def _conversation_references() -> list[Any]:
+    """One ``Exists`` per kind of row pointing at a conversation: its messages, state and
+    outbox here, and what the other apps keep (agent runs, follow-ups, appointments, stock
+    alerts). Read from the model's relations, so a table added later protects its rows too,
+    and this app never imports another app's models."""
+    from django.db.models import Exists, ForeignObjectRel, OuterRef
+
+    references = []
+    for relation in Conversation._meta.get_fields(include_hidden=True):
+        if isinstance(relation, ForeignObjectRel) and relation.auto_created and not relation.concrete:
+            rows = relation.related_model._base_manager.filter(**{relation.field.name: OuterRef("pk")})
+            references.append(Exists(rows))
+    return references
+
+
+def empty_visitor_conversations_prune(
+    older_than_hours: int | None = None,
+    *,
+    batch_size: int = EMPTY_VISITOR_PRUNE_BATCH_SIZE,
+    max_batches: int = EMPTY_VISITOR_PRUNE_MAX_BATCHES,
+) -> int:
+    """Delete the public chat's conversations nobody ever wrote in, created more than
+    ``older_than_hours`` (default ``CONVERSATIONS_EMPTY_VISITOR_TTL_HOURS``; at least 1) ago.
+    Returns how many were deleted.
+
+    The chat page opens a conversation on a visitor's first visit (its socket needs the id),
+    so every crawler and link preview leaves one. Deleted only when nothing points at it: no
+    message of any role, and no state, outbox row, agent run, follow-up, appointment or stock
+    alert either (those would lose their way back to the visitor, so such a conversation is
+    kept whatever its age). A contact the visitor's profile form linked is on the
+    conversation's side of the link and stays. Channel conversations (no ``visitor_id``) and
+    companion conversations are never touched.
+
+    Maintenance across tenants (like ``morvo.services.throttle_windows_prune``): it reads no
+    tenant's data and only deletes. Bounded: at most ``max_batches`` batches of
+    ``batch_size`` rows, each in its own transaction; a backlog is finished by later runs.
+    Safe to run twice or concurrently: rows are claimed with ``FOR UPDATE SKIP LOCKED`` (a
+    message being written takes a lock on its conversation, so that one is skipped), and the
+    claimed rows are checked again in a new statement before the delete, which sees whatever
+    was committed before the claim; a message written after the claim waits and then fails
+    rather than being deleted.
+    """
+    from django.conf import settings
+
+    if older_than_hours is None:
+        older_than_hours = settings.CONVERSATIONS_EMPTY_VISITOR_TTL_HOURS
+    # Whatever the setting says, a conversation opened within the hour stays: its visitor may
+    # still be on the page, about to write.
+    older_than_hours = max(older_than_hours, 1)
+    cutoff = timezone.now() - timedelta(hours=older_than_hours)
+
+    def prunable() -> Any:
+        conversations = (
+            Conversation.objects.all_tenants()
+            .filter(kind=Conversation.Kind.CUSTOMER, created_at__lt=cutoff)
+            .exclude(visitor_id="")
+        )
+        for reference in _conversation_references():
+            conversations = conversations.filter(~reference)
+        return conversations
+
+    deleted = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            claimed = list(
+                prunable().order_by("id").select_for_update(skip_locked=True).values_list("pk", flat=True)[:batch_size]
+            )
+            if claimed:
+                _, per_model = prunable().filter(pk__in=claimed).delete()
+                deleted += per_model.get(Conversation._meta.label, 0)
+        if len(claimed) < batch_size:
+            break
+    if deleted:
+        logger.info("deleted %s empty web-visitor conversations older than %s hours", deleted, older_than_hours)
+    return deleted

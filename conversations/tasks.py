@@ -15,7 +15,7 @@ from morvo.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-@tenant_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@tenant_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5, ignore_result=True)
 def conversation_turn_task(tenant: Tenant, message_id: int) -> int | None:
     """Runs one turn. Idempotent: a second run finds the reply and does nothing."""
     reply = services.turn_run(tenant, message_id)
@@ -104,3 +104,9 @@ def channels_flush_task() -> int:
     for tenant_id in tenant_ids:
         channels_flush_tenant_task.apply_async((tenant_id,), expires=30)
     return len(tenant_ids)
+
+
+@shared_task(ignore_result=True)
+def empty_visitor_conversations_prune_task() -> int:
+    """Beat: delete the public chat's conversations nobody wrote in (bounded; see the service)."""
+    return services.empty_visitor_conversations_prune()

@@ -9,6 +9,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from conversations.webhook_asgi import WebhookApplication  # noqa: E402
 from morvo.channels_auth import websocket_stack  # noqa: E402
 from morvo.routing import websocket_urlpatterns  # noqa: E402
 
@@ -19,7 +20,8 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Channel webhooks are answered ahead of Django's middleware (see the module).
+        "http": WebhookApplication(django_asgi_app),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -40,15 +40,18 @@ def _yield_the_cpu_to_the_web(**_: Any) -> None:
 @worker_process_init.connect
 def _warm_the_router(**_: Any) -> None:
     """Each worker child loads the sentence encoder and the intent examples in the background
-    as it starts, so the first chat turn it takes does not pay for them. (No crew runs here:
-    crewai must not run before a fork, and this is after it.)"""
+    as it starts, so the first chat turn it takes does not pay for them (a second or two).
+    (No crew runs here: crewai must not run before a fork, and this is after it.)"""
     import threading
 
     def warm() -> None:
         try:
-            from agents_app.router.offline import classifier
+            from agents_app.router import analyze
 
-            classifier()
+            # The intent examples, the encoder (its tokenizer alone takes a second or two to
+            # load), the entity and sentiment patterns: everything a turn's analysis needs.
+            for sample in ("مرحبا، كم سعر العطر؟ أبغى أحجز بكرة الساعة ٤ العصر", "Hi, is it in stock? 2 of size M"):
+                analyze(sample)
         except Exception:  # a failed warm-up only means the first turn loads it
             logger.exception("warming the router failed")
 

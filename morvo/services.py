@@ -119,6 +119,28 @@ def throttle_windows_prune(older_than_seconds: int = 3600) -> int:
     return deleted
 
 
+def broker_messages_prune(older_than_seconds: int = 3600) -> int:
+    """Delete the SQL broker's delivered messages (the embedded profile's Celery broker).
+
+    Kombu's SQL transport marks a message invisible when a worker takes it and never deletes
+    it, so without this the table grows by a row per task for ever. A message taken an hour
+    ago has long been run (or, if its worker died, handed back as a new row). Returns how
+    many were deleted; 0 when the broker is not the SQL one."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("morvosql+"):
+        return 0
+    if "kombu_message" not in connection.introspection.table_names():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM kombu_message WHERE visible = false AND timestamp < now() - make_interval(secs => %s)",
+            [older_than_seconds],
+        )
+        return cursor.rowcount
+
+
 def heartbeat_record(name: str, worker: str = "") -> Heartbeat:
     beat, _ = Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now(), "worker": worker})
     return beat

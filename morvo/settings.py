@@ -200,7 +200,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -226,6 +226,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     "morvo-throttle-windows-prune": {
         "task": "morvo.tasks.throttle_windows_prune_task",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+    "conversations-empty-visitor-prune": {
+        "task": "conversations.tasks.empty_visitor_conversations_prune_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    # The SQL broker keeps every delivered message (see morvo.services.broker_messages_prune).
+    "morvo-broker-messages-prune": {
+        "task": "morvo.tasks.broker_messages_prune_task",
         "schedule": 600.0,
         "options": {"expires": 600},
     },
@@ -267,6 +278,14 @@ CRM_DEFAULT_PHONE_REGION = env.str("CRM_DEFAULT_PHONE_REGION", default="SA")
 CRM_APPOINTMENT_SLOT_MINUTES = env.int("CRM_APPOINTMENT_SLOT_MINUTES", default=60)
 # Largest contact or product CSV accepted by the API and the admin.
 CRM_CSV_MAX_BYTES = env.int("CRM_CSV_MAX_BYTES", default=5 * 1024 * 1024)
+# Threads of each web process that answer channel webhooks (conversations.webhook_asgi).
+WEBHOOK_THREADS = env.int("WEBHOOK_THREADS", default=4)
+# A webhook's inbox is looked up once in this many seconds per process: an inbox deactivated
+# (or given a new token) elsewhere keeps being served that long. 0 looks it up every time.
+WEBHOOK_INBOX_CACHE_SECONDS = env.float("WEBHOOK_INBOX_CACHE_SECONDS", default=5.0)
+# The public chat opens a conversation on a visitor's first visit; one nobody wrote in is
+# deleted this many hours after it was opened (conversations.services.empty_visitor_conversations_prune).
+CONVERSATIONS_EMPTY_VISITOR_TTL_HOURS = env.int("CONVERSATIONS_EMPTY_VISITOR_TTL_HOURS", default=24)
 
 # --- Campaigns (the autopilot) ---------------------------------------------------------------
 # Beat wakes the loop this often; each tenant is evaluated once per its own tick (60 min by default).
@@ -471,9 +490,10 @@ MORVO_LLM_PRICES = env.str("MORVO_LLM_PRICES", default="")
 # "offline": never call a model (the offline brain answers everything).
 MORVO_BRAIN = env.str("MORVO_BRAIN", default="auto")
 # How much lower the Celery worker's CPU priority is than the web server's (os.nice; 0: the
-# same). Above 0, requests come first on a shared machine and background work drains after —
-# which also delays chat turns, since they run in the worker (see bench/README.md).
-MORVO_WORKER_NICE = env.int("MORVO_WORKER_NICE", default=0)
+# same). On a machine the web server shares with the worker, requests (webhook acknowledgements,
+# pages, socket frames) come first and a backlog of background work drains after; a worker
+# with the machine to itself is unaffected. Measured in bench/webhooks.py and bench/chat.py.
+MORVO_WORKER_NICE = env.int("MORVO_WORKER_NICE", default=10)
 # BLAS threads of the local sentence encoder for one query (more than the cores is slower).
 MORVO_ENCODER_THREADS = env.int("MORVO_ENCODER_THREADS", default=1)
 # A knowledge passage must score at least this to be quoted in an answer.

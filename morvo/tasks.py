@@ -21,6 +21,11 @@ def throttle_windows_prune_task() -> int:
     return services.throttle_windows_prune()
 
 
+@shared_task(ignore_result=True)
+def broker_messages_prune_task() -> int:
+    return services.broker_messages_prune()
+
+
 @shared_task
 def echo_task(value: Any) -> Any:
     """Round-trip probe (benchmarks, readiness of a worker)."""

@@ -21,7 +21,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from conversations import services
+from conversations import selectors, services
 from conversations.api.filters import ConversationFilter, MessageFilter
 from conversations.api.serializers import (
     ConversationCreateSerializer,
@@ -78,6 +78,7 @@ INVALID = OpenApiResponse(description="Invalid input, in the API's error format.
     list=extend_schema(
         summary="List conversations",
         description="Urgent and high priority first, then the most recent activity. "
+        "A customer conversation is listed once it has a message (an empty one is still reached by its id). "
         "Companion conversations are listed only to the staff member they belong to.",
     ),
     retrieve=extend_schema(summary="A conversation", responses={200: ConversationSerializer, 404: NOT_FOUND}),
@@ -101,11 +102,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             default=Value(len(Conversation.PRIORITY_RANK)),
             output_field=IntegerField(),
         )
-        return (
-            visible_conversations(self.tenant, self.request.user)
-            .annotate(priority_rank=rank)
-            .order_by("priority_rank", "-last_activity_at", "-id")
-        )
+        conversations = visible_conversations(self.tenant, self.request.user)
+        if self.action == "list":
+            # Listed once someone wrote in; opened by id (detail, actions) even while empty.
+            conversations = selectors.conversations_listed_for_operators(conversations)
+        return conversations.annotate(priority_rank=rank).order_by("priority_rank", "-last_activity_at", "-id")
 
     def _fresh(self, conversation_id: int) -> Conversation:
         """Re-read after a service changed the row (its counters are updated in SQL)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -172,15 +174,14 @@ class Channel:
 
         request = self.build_request(inbox, conversation, outbox, message)
         try:
-            with httpx.Client(timeout=10.0) as client:
-                response = client.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    json=request.json,
-                    data=request.data,
-                    auth=request.auth,
-                )
+            response = http_client().request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                json=request.json,
+                data=request.data,
+                auth=request.auth,
+            )
         except httpx.HTTPError as error:
             raise DeliveryError(f"{type(error).__name__}: {error}") from error
         if response.status_code >= 400:
@@ -191,6 +192,26 @@ class Channel:
         except ValueError:
             parsed = {}
         return self.provider_message_id(parsed)
+
+
+_client: Any = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def http_client() -> Any:
+    """One ``httpx.Client`` per process for the providers' APIs: it keeps connections alive
+    between deliveries, and building one (its TLS context) costs more than a delivery. A
+    process forked from one that had a client makes its own."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        with _client_lock:
+            if _client is None or _client_pid != os.getpid():
+                import httpx
+
+                _client = httpx.Client(timeout=10.0, follow_redirects=False)
+                _client_pid = os.getpid()
+    return _client
 
 
 def config_masked(config: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,11 @@ Publishing a task through the embedded SQL broker costs a transaction of its own
 milliseconds on a busy database), as much again as storing the event. A webhook is
 acknowledged as soon as its event is committed; the publishing happens on a background
 thread of the web process, which gathers the events of the last few milliseconds and
-publishes one task per tenant for them: under a burst, one broker transaction carries many
-events instead of one each. The event row is the durable record: if the process dies before
+publishes one task per tenant for them. Under a burst it publishes at most
+``1 / MIN_PUBLISH_INTERVAL`` times a second, so one broker transaction carries many events
+instead of a few: the publishing thread shares the interpreter with the requests, and fewer,
+larger publications leave them more of it. After a quiet spell the first event is published
+at once. The event row is the durable record: if the process dies before
 publishing, the beat job (``channels_flush_task``) finds the event still pending and
 processes it.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +27,10 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
-# How long the publisher waits for more events before publishing, and the most per task.
+# How long the publisher waits for more events before publishing, the least time between two
+# publications, and the most events per task.
 GATHER_SECONDS = 0.02
+MIN_PUBLISH_INTERVAL = 0.2
 BATCH_LIMIT = 100
 
 
@@ -43,21 +49,21 @@ def _publish_batch(tenant_id: int, event_ids: list[int]) -> None:
         webhook_events_process_task.delay(tenant_id, event_ids)
 
 
-def _gather() -> dict[int, list[int]]:
+def _gather(last_published: float, events: queue.SimpleQueue[tuple[int, int]] = _queue) -> dict[int, list[int]]:
     """The next events, grouped by tenant: one blocking wait, then whatever else arrives within
-    ``GATHER_SECONDS``, up to ``BATCH_LIMIT``."""
-    import time
-
-    tenant_id, event_id = _queue.get()
+    ``GATHER_SECONDS`` (or until ``MIN_PUBLISH_INTERVAL`` after ``last_published``, whichever
+    is later), up to ``BATCH_LIMIT``."""
+    tenant_id, event_id = events.get()
     batches: dict[int, list[int]] = {tenant_id: [event_id]}
-    deadline = time.monotonic() + GATHER_SECONDS
+    now = time.monotonic()
+    deadline = max(now + GATHER_SECONDS, last_published + MIN_PUBLISH_INTERVAL)
     count = 1
     while count < BATCH_LIMIT:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         try:
-            tenant_id, event_id = _queue.get(timeout=remaining)
+            tenant_id, event_id = events.get(timeout=remaining)
         except queue.Empty:
             break
         batches.setdefault(tenant_id, []).append(event_id)
@@ -66,8 +72,11 @@ def _gather() -> dict[int, list[int]]:
 
 
 def _run() -> None:
+    last_published = 0.0
     while True:
-        for tenant_id, event_ids in _gather().items():
+        batches = _gather(last_published)
+        last_published = time.monotonic()
+        for tenant_id, event_ids in batches.items():
             try:
                 _publish_batch(tenant_id, event_ids)
             except Exception:

@@ -384,6 +384,39 @@ def test_the_lead_is_qualified_when_a_message_says_something_about_it(two_tenant
     assert conversation.contact.lead_score == qualification.score
 
 
+def test_a_reading_that_did_not_change_adds_no_history_row(two_tenants):
+    from agents_app.qualification import qualification_store
+    from crm.models import LeadQualification
+
+    tenant = two_tenants.a.tenant
+    conversation = _customer(two_tenants.a)
+    lead = {
+        "name": None,
+        "email": None,
+        "phone": "0551234567",
+        "product_interest": "عطر",
+        "product_ids": [1],
+        "budget": None,
+        "urgency": "high",
+        "engagement_score": 40,
+        "intent_score": 70,
+        "fit_score": 50,
+        "labels": ["Interested", "urgent"],
+    }
+    first = qualification_store(tenant, conversation, dict(lead), "offline")
+    again = qualification_store(tenant, conversation, dict(lead), "offline")
+    assert again.pk == first.pk
+    assert LeadQualification.objects.for_tenant(tenant).count() == 1
+
+    for changed in ({"engagement_score": 60}, {"budget": "500"}, {"labels": ["interested"]}):
+        qualification_store(tenant, conversation, {**lead, **changed}, "offline")
+    qualification_store(tenant, conversation, {**lead, "labels": ["interested"]}, "extraction")
+    rows = list(LeadQualification.objects.for_tenant(tenant).order_by("id"))
+    assert len(rows) == 5
+    assert [row.scores["engagement"] for row in rows] == [40, 60, 40, 40, 40]
+    assert rows[-1].source == "extraction"
+
+
 def test_money_is_written_as_people_read_prices():
     from agents_app.offline_brain import money
 

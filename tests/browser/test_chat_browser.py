@@ -178,3 +178,54 @@ def test_visitor_sees_html_as_text_and_the_takeover_live(shop: tuple[Any, Any], 
     assert in_thread(lambda: Conversation.objects.for_tenant(tenant).get(kind="customer").handled_by) == "human"
     operator_context.close()
     context.close()
+
+
+def test_the_page_reconnects_on_its_own_and_sends_what_was_written_meanwhile(
+    shop: tuple[Any, Any], tmp_path: Any, browser: Any
+) -> None:
+    from contextlib import ExitStack
+
+    from tests import live
+
+    tenant, _ = shop
+    port = live.free_port()
+    env = live.live_env()
+    base = f"http://127.0.0.1:{port}"
+    with ExitStack() as services_running:
+        services_running.enter_context(live.running(live.worker_command(), env, tmp_path / "worker.log"))
+        first_server = ExitStack()
+        first_server.enter_context(live.running(live.daphne_command(port), env, tmp_path / "daphne-1.log"))
+        live.wait_for_http(f"{base}/healthz")
+
+        context = browser.new_context(locale="ar")
+        page = context.new_page()
+        page.goto(f"{base}/c/{tenant.slug}/")
+        wait_online(page)
+        send(page, "مرحبا")
+        expect(page.locator(".message--assistant")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+
+        # The server goes away: the page says so and keeps trying, with backoff.
+        first_server.close()
+        expect(page.locator("[data-connection]")).to_have_attribute("data-state", "reconnecting", timeout=15_000)
+        # What the visitor writes meanwhile waits, marked as sending, instead of being lost.
+        send(page, "هل دهن العود متوفر؟")
+        waiting = page.locator(".message--user").nth(1)
+        expect(waiting).to_have_class(re.compile(r"\bmessage--sending\b"))
+
+        # The server is back on the same address: the page reconnects by itself, sends the
+        # waiting message once, and its reply arrives.
+        services_running.enter_context(live.running(live.daphne_command(port), env, tmp_path / "daphne-2.log"))
+        live.wait_for_http(f"{base}/healthz")
+        expect(page.locator("[data-connection]")).to_have_attribute("data-state", "online", timeout=40_000)
+        expect(page.locator(".message--assistant")).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
+        expect(waiting).not_to_have_class(re.compile(r"\bmessage--sending\b"))
+
+        def stored() -> list[tuple[str, str]]:
+            conversation = Conversation.objects.for_tenant(tenant).get(kind=Conversation.Kind.CUSTOMER)
+            messages = Message.objects.for_tenant(tenant).filter(conversation=conversation)
+            return list(messages.order_by("id").values_list("role", "content"))
+
+        rows = in_thread(stored)
+        assert [role for role, _ in rows] == ["user", "assistant", "user", "assistant"]
+        assert rows[2][1] == "هل دهن العود متوفر؟"
+        context.close()

@@ -127,6 +127,15 @@ def customer(world: Any, title: str = "Order question", **changes: Any) -> Conve
     return fresh(conversation)
 
 
+def written(conversation: Conversation) -> Conversation:
+    """A customer message in ``conversation`` (written directly: nothing else changes). The
+    list shows a customer conversation only once someone wrote in it."""
+    Message.objects.all_tenants().create(
+        tenant_id=conversation.tenant_id, conversation=conversation, role=Message.Role.USER, content="hello"
+    )
+    return fresh(conversation)
+
+
 def at(conversation: Conversation, moment: datetime) -> Conversation:
     Conversation.objects.all_tenants().filter(pk=conversation.pk).update(last_activity_at=moment)
     return fresh(conversation)
@@ -136,8 +145,8 @@ def at(conversation: Conversation, moment: datetime) -> Conversation:
 
 
 def test_list_is_the_token_tenants_only_with_exact_bodies(two_tenants):
-    mine = customer(two_tenants.a, labels=["vip"])
-    theirs = customer(two_tenants.b)
+    mine = written(customer(two_tenants.a, labels=["vip"]))
+    theirs = written(customer(two_tenants.b))
 
     response = two_tenants.a.api.get("/api/v1/conversations")
 
@@ -152,7 +161,7 @@ def test_companion_conversations_are_listed_only_to_their_owner(two_tenants):
     own = services.conversation_start_companion(world.tenant, world.owner, "my chat")
     admin, _, admin_api = world.member("admin")
     colleagues = services.conversation_start_companion(world.tenant, admin, "admin chat")
-    shared = at(customer(world), timezone.now() - timedelta(days=1))
+    shared = at(written(customer(world)), timezone.now() - timedelta(days=1))
 
     assert ids(world.api.get("/api/v1/conversations")) == [own.pk, shared.pk]
     assert ids(admin_api.get("/api/v1/conversations")) == [colleagues.pk, shared.pk]
@@ -165,12 +174,12 @@ def test_companion_conversations_are_listed_only_to_their_owner(two_tenants):
 def test_list_puts_urgent_and_high_first_then_the_latest_activity(two_tenants):
     world = two_tenants.a
     base = datetime(2026, 3, 1, 12, 0, tzinfo=RIYADH)
-    old_low = at(customer(world, "old low"), base)
-    new_low = at(customer(world, "new low"), base + timedelta(hours=5))
-    old_urgent = at(customer(world, "old urgent", priority="urgent"), base - timedelta(days=3))
-    new_high = at(customer(world, "new high", priority="high"), base + timedelta(hours=1))
-    old_high = at(customer(world, "old high", priority="high"), base - timedelta(hours=1))
-    medium = at(customer(world, "medium", priority="medium"), base - timedelta(days=9))
+    old_low = at(written(customer(world, "old low")), base)
+    new_low = at(written(customer(world, "new low")), base + timedelta(hours=5))
+    old_urgent = at(written(customer(world, "old urgent", priority="urgent")), base - timedelta(days=3))
+    new_high = at(written(customer(world, "new high", priority="high")), base + timedelta(hours=1))
+    old_high = at(written(customer(world, "old high", priority="high")), base - timedelta(hours=1))
+    medium = at(written(customer(world, "medium", priority="medium")), base - timedelta(days=9))
 
     assert ids(world.api.get("/api/v1/conversations")) == [
         old_urgent.pk,
@@ -189,14 +198,14 @@ def test_list_filters(two_tenants):
         tenant=world.tenant, name="Mail", channel_type=Inbox.ChannelType.EMAIL
     )
     base = datetime(2026, 3, 1, tzinfo=RIYADH)
-    vip = at(customer(world, "vip", labels=["VIP", "returns"], priority="high"), base)
-    pending = at(customer(world, "pending", status="pending", assignee=agent), base - timedelta(hours=1))
-    mail = at(services.conversation_start_customer(world.tenant, email, "mail"), base - timedelta(hours=2))
+    vip = at(written(customer(world, "vip", labels=["VIP", "returns"], priority="high")), base)
+    pending = at(written(customer(world, "pending", status="pending", assignee=agent)), base - timedelta(hours=1))
+    mail = at(written(services.conversation_start_customer(world.tenant, email, "mail")), base - timedelta(hours=2))
     taken = at(customer(world, "taken", labels=["vip"]), base - timedelta(hours=3))
     services.conversation_take_over(world.tenant, taken.pk, world.owner)
     Conversation.objects.all_tenants().filter(pk=taken.pk).update(last_activity_at=base - timedelta(hours=3))
     own = at(services.conversation_start_companion(world.tenant, world.owner), base - timedelta(hours=4))
-    customer(two_tenants.b, "other vip", labels=["vip"], status="pending")
+    written(customer(two_tenants.b, "other vip", labels=["vip"], status="pending"))
 
     def listed(query: str) -> list[int]:
         return ids(world.api.get(f"/api/v1/conversations?{query}"))
@@ -250,7 +259,7 @@ def test_another_tenants_inbox_or_member_as_filter_is_400_like_a_missing_one(two
 def test_list_is_paged(two_tenants):
     world = two_tenants.a
     base = datetime(2026, 3, 1, tzinfo=RIYADH)
-    made = [at(customer(world, f"c{number}"), base - timedelta(minutes=number)) for number in range(3)]
+    made = [at(written(customer(world, f"c{number}")), base - timedelta(minutes=number)) for number in range(3)]
 
     first = world.api.get("/api/v1/conversations?page_size=2").json()
     second = world.api.get("/api/v1/conversations?page_size=2&page=2").json()

@@ -455,6 +455,22 @@ def test_the_per_channel_rate_limit_defers_what_is_over_it(
     assert [r.form["Body"] for r in providers.requests] == ["message 0", "message 1", "message 2"]
 
 
+def test_a_burst_over_the_rate_queues_up_in_order_instead_of_retrying_every_second(two_tenants, monkeypatch):
+    from conversations.channels import adapter_for
+
+    world = two_tenants.a
+    inbox = make_inbox(world.tenant, "sms", "http://127.0.0.1:9", rate_per_second=2)
+    monkeypatch.setattr("time.time", lambda: 1_900_000_000.5)
+    monkeypatch.setattr("random.random", lambda: 0.25)
+    waits = [services._rate_wait(world.tenant, inbox, adapter_for("sms")) for _ in range(7)]
+    # Two go now; the next two a second later, the two after those two seconds later...
+    assert waits == [0.0, 0.0, 1.25, 1.25, 2.25, 2.25, 3.25]
+    # Another business's inbox has a count of its own.
+    theirs = two_tenants.b.tenant
+    other = make_inbox(theirs, "sms", "http://127.0.0.1:9", rate_per_second=2)
+    assert services._rate_wait(theirs, other, adapter_for("sms")) == 0.0
+
+
 def test_a_turn_reply_in_a_channel_inbox_goes_out_through_the_outbox(
     two_tenants, providers, canned_turns, django_capture_on_commit_callbacks
 ):

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from morvo.asgi import application
 from morvo.celery import app as celery_app
 from morvo.models import Tenant
@@ -44,6 +44,15 @@ def post(tenant: Tenant, conversation: Conversation, content: str) -> None:
 
 
 @database_sync_to_async
+def write_in(conversation: Conversation) -> None:
+    """A customer message, written directly (no push, no turn): the live list relays a
+    customer conversation only once someone wrote in it."""
+    Message.objects.all_tenants().create(
+        tenant_id=conversation.tenant_id, conversation=conversation, role=Message.Role.USER, content="hello"
+    )
+
+
+@database_sync_to_async
 def resolve(tenant: Tenant, conversation: Conversation) -> None:
     services.conversation_update(tenant, conversation.pk, status=Conversation.Status.RESOLVED)
 
@@ -70,6 +79,7 @@ async def test_a_message_in_the_tenant_is_relayed_and_another_tenants_is_not(two
 
 async def test_a_status_change_is_relayed(two_tenants: Any) -> None:
     mine = await visitor_conversation(two_tenants.a.tenant, "v-a")
+    await write_in(mine)
     socket = await connect(f"/ws/inbox/?token={two_tenants.a.token}")
     await resolve(two_tenants.a.tenant, mine)
     frame = await socket.receive_json_from(timeout=10)
@@ -79,6 +89,7 @@ async def test_a_status_change_is_relayed(two_tenants: Any) -> None:
 
 async def test_staff_session_cookie_works(two_tenants: Any) -> None:
     mine = await visitor_conversation(two_tenants.b.tenant, "v-b")
+    await write_in(mine)
     cookie = two_tenants.b.web.cookies[settings.SESSION_COOKIE_NAME].value
     socket = await connect("/ws/inbox/", headers=[(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())])
     await resolve(two_tenants.b.tenant, mine)

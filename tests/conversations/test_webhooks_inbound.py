@@ -711,10 +711,44 @@ def test_a_batch_of_events_is_processed_each_on_its_own(two_tenants, monkeypatch
 
 
 def test_the_publisher_gathers_events_per_tenant():
+    import queue
+
     from conversations.channels import dispatch
 
+    # A queue of the test's own: a publisher thread started by an earlier test may be
+    # reading the module's.
+    events: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
     for item in [(1, 10), (2, 20), (1, 11), (1, 12), (2, 21)]:
-        dispatch._queue.put(item)
-    assert dispatch._gather() == {1: [10, 11, 12], 2: [20, 21]}
-    dispatch._queue.put((3, 30))
-    assert dispatch._gather() == {3: [30]}
+        events.put(item)
+    assert dispatch._gather(0.0, events) == {1: [10, 11, 12], 2: [20, 21]}
+    events.put((3, 30))
+    assert dispatch._gather(0.0, events) == {3: [30]}
+
+
+def test_the_publisher_publishes_at_once_after_a_quiet_spell_and_paces_itself_under_a_burst():
+    import queue
+    import threading
+    import time
+
+    from conversations.channels import dispatch
+
+    events: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+    # Quiet: the last publication was long ago, so only GATHER_SECONDS are waited.
+    events.put((1, 10))
+    started = time.monotonic()
+    assert dispatch._gather(started - 10, events) == {1: [10]}
+    assert time.monotonic() - started < dispatch.MIN_PUBLISH_INTERVAL
+
+    # Busy: a publication just happened; events arriving within MIN_PUBLISH_INTERVAL of it
+    # go out together, in one task.
+    def later() -> None:
+        time.sleep(dispatch.MIN_PUBLISH_INTERVAL / 2)
+        events.put((1, 12))
+
+    events.put((1, 11))
+    sender = threading.Thread(target=later)
+    started = time.monotonic()
+    sender.start()
+    assert dispatch._gather(started, events) == {1: [11, 12]}
+    sender.join()
+    assert time.monotonic() - started >= dispatch.MIN_PUBLISH_INTERVAL * 0.9

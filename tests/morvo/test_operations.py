@@ -108,3 +108,66 @@ def test_throttle_counter_counts_per_key_and_window_and_prunes_old_windows(db: A
     assert services.throttle_hit("ip:1.2.3.4", now, 60) == 1
     assert services.throttle_windows_prune() == 3
     assert list(ThrottleWindow.objects.values_list("key", "window_start", "hits")) == [("ip:1.2.3.4", now, 1)]
+
+
+def test_delivered_broker_messages_are_pruned_and_waiting_ones_kept(transactional_db: Any) -> None:
+    from django.conf import settings
+    from django.db import connection
+    from kombu import Connection
+
+    from morvo import services
+
+    name = "morvo-prune-test"
+    with Connection(settings.CELERY_BROKER_URL) as broker:
+        queue = broker.SimpleQueue(name)
+        try:
+            queue.clear()
+            for number in range(3):
+                queue.put({"n": number})
+            taken = queue.get(timeout=5)
+            taken.ack()
+            assert taken.payload == {"n": 0}
+            with connection.cursor() as cursor:
+                # The transport keeps the delivered message, invisible; make it two hours old.
+                cursor.execute(
+                    "UPDATE kombu_message SET timestamp = now() - interval '2 hours' "
+                    "WHERE visible = false AND queue_id = (SELECT id FROM kombu_queue WHERE name = %s)",
+                    [name],
+                )
+                assert cursor.rowcount == 1
+            # A delivered message younger than the cut-off stays (its task may still be running).
+            second = queue.get(timeout=5)
+            second.ack()
+
+            assert services.broker_messages_prune() == 1
+            assert services.broker_messages_prune() == 0
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT visible, count(*) FROM kombu_message WHERE queue_id = "
+                    "(SELECT id FROM kombu_queue WHERE name = %s) GROUP BY visible ORDER BY visible",
+                    [name],
+                )
+                assert cursor.fetchall() == [(False, 1), (True, 1)]
+            assert queue.get(timeout=5).payload == {"n": 2}
+        finally:
+            queue.clear()
+            queue.close()
+
+
+def test_a_new_worker_child_loads_the_encoder_and_the_examples_before_its_first_turn(monkeypatch: Any) -> None:
+    import threading
+
+    from agents_app.router import offline
+    from knowledge import embedders
+    from morvo.celery import _warm_the_router
+
+    # As in a freshly forked child: nothing loaded yet.
+    monkeypatch.setattr(embedders, "_local", None)
+    monkeypatch.setattr(offline, "_classifier", None)
+    _warm_the_router()
+    warming = [thread for thread in threading.enumerate() if thread.name == "morvo-router-warm-up"]
+    assert warming
+    for thread in warming:
+        thread.join(timeout=60)
+    assert embedders._local is not None
+    assert offline._classifier is not None
