@@ -47,8 +47,11 @@ class LoopScopedDatabaseLayer(DatabaseLayer):
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         super().__init__(*args, **kwargs)
         self._pools: dict[asyncio.AbstractEventLoop, psycopg_pool.AsyncConnectionPool] = {}
+        self._creating: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def _release_dead_pools(self) -> None:
+        for loop in [loop for loop in self._creating if loop.is_closed()]:
+            self._creating.pop(loop, None)
         for loop in [loop for loop in self._pools if loop.is_closed()]:
             pool = self._pools.pop(loop)
             # The loop that ran this pool is gone, so it cannot be closed the async way;
@@ -61,16 +64,22 @@ class LoopScopedDatabaseLayer(DatabaseLayer):
         pool = self._pools.get(loop)
         if pool is not None:
             return pool
-        self._release_dead_pools()
-        pool = psycopg_pool.AsyncConnectionPool(
-            conninfo=psycopg.conninfo.make_conninfo(conninfo="", **db_params),
-            open=False,
-            configure=_configure,
-            **{"min_size": 1, "max_size": 8, **self.psycopg_options},
-        )
-        await pool.open(wait=True)
-        self._pools[loop] = pool
-        return pool
+        # Many sockets open at once on a fresh server: without the lock each of them would
+        # open a pool of its own, and together more connections than the server allows.
+        async with self._creating.setdefault(loop, asyncio.Lock()):
+            pool = self._pools.get(loop)
+            if pool is not None:
+                return pool
+            self._release_dead_pools()
+            pool = psycopg_pool.AsyncConnectionPool(
+                conninfo=psycopg.conninfo.make_conninfo(conninfo="", **db_params),
+                open=False,
+                configure=_configure,
+                **{"min_size": 1, "max_size": 8, **self.psycopg_options},
+            )
+            await pool.open(wait=True)
+            self._pools[loop] = pool
+            return pool
 
     async def delete_channel_group(self, group_key: str, channel: str) -> None:
         # The stock layer does this one query through the Django ORM on a database alias

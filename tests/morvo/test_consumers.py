@@ -133,6 +133,22 @@ async def test_sockets_opening_at_once_share_one_listen_connection(two_tenants: 
         await socket.disconnect()
 
 
+async def test_sends_starting_at_once_on_a_new_loop_share_one_pool() -> None:
+    import asyncio
+
+    from morvo.channel_layer import EmbeddedPostgresChannelLayer
+
+    layer = EmbeddedPostgresChannelLayer()
+    database = layer.django_db
+    pools = await asyncio.gather(*[database.get_db_pool(db_params=layer.db_params) for _ in range(30)])
+    try:
+        assert len({id(pool) for pool in pools}) == 1
+        # And it works: a send to a group nobody is in is one statement, no error.
+        await layer.group_send("nobody-here", {"type": "chat.ping"})
+    finally:
+        await pools[0].close()
+
+
 async def test_open_websockets_gauge_follows_the_sockets(two_tenants: Any) -> None:
     from morvo.metrics import OPEN_WEBSOCKETS
 
