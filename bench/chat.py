@@ -976,20 +976,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     rows, errors = verdicts(figures)
     if failure:
         errors.insert(0, failure)
-    figures["table"] = [dict(zip(("metric", "value", "target", "result"), r, strict=True)) for r in rows]
-    figures["errors"] = errors
     print_report(figures, rows)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"chat-{stamp}.json"
-    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str) + "\n")
-    print()
-    print(f"Figures: {out.relative_to(BASE_DIR)} (logs in {LOG_DIR.relative_to(BASE_DIR)}); {figures['wall_s']}s")
-    if errors:
-        print("ERRORS:")
-        for error in errors:
-            print(f"  - {error}")
-        return 1
-    return 0
+    return bp.save_and_report(figures, rows, errors, "chat", stamp)  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":

@@ -944,6 +944,25 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
+def save_and_report(figures: dict[str, Any], rows: list[Any], errors: list[str], name: str, stamp: str) -> int:
+    """The end of every bench: the table and the errors into ``figures``, the figures to
+    ``bench/results/<name>-<stamp>.json``, where they are and the errors on stdout. Returns
+    the exit status (1 on errors)."""
+    figures["table"] = [dict(zip(("metric", "value", "target", "result"), r, strict=True)) for r in rows]
+    figures["errors"] = errors
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{name}-{stamp}.json"
+    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str) + "\n")
+    print()
+    print(f"Figures: {out.relative_to(BASE_DIR)} (logs in {LOG_DIR.relative_to(BASE_DIR)}); {figures['wall_s']}s")
+    if errors:
+        print("ERRORS:")
+        for error in errors:
+            print(f"  - {error}")
+        return 1
+    return 0
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     args = parse_args(argv)
     env = bench_environment(args)
@@ -994,20 +1013,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     rows, errors = verdicts(figures)
     if failure:
         errors.insert(0, failure)
-    figures["table"] = [dict(zip(("metric", "value", "target", "result"), r, strict=True)) for r in rows]
-    figures["errors"] = errors
     print_report(figures, rows)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"platform-{stamp}.json"
-    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str) + "\n")
-    print()
-    print(f"Figures: {out.relative_to(BASE_DIR)} (logs in {LOG_DIR.relative_to(BASE_DIR)}); {figures['wall_s']}s")
-    if errors:
-        print("ERRORS:")
-        for error in errors:
-            print(f"  - {error}")
-        return 1
-    return 0
+    return save_and_report(figures, rows, errors, "platform", stamp)
 
 
 if __name__ == "__main__":

@@ -518,20 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     load = figures.get("load") or {}
     if load.get("errors"):
         errors.append(f"{load['errors']} requests failed: {load['error_samples'][:3]}")
-    figures["table"] = [dict(zip(("metric", "value", "target", "result"), r, strict=True)) for r in rows]
-    figures["errors"] = errors
     print_report(figures, rows)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"webhooks-{stamp}.json"
-    out.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str) + "\n")
-    print()
-    print(f"Figures: {out.relative_to(BASE_DIR)} (logs in {LOG_DIR.relative_to(BASE_DIR)}); {figures['wall_s']}s")
-    if errors:
-        print("ERRORS:")
-        for problem in errors:
-            print(f"  - {problem}")
-        return 1
-    return 0
+    return bp.save_and_report(figures, rows, errors, "webhooks", stamp)  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":
