@@ -34,6 +34,14 @@ def in_parallel_thread(method: Any) -> Any:
     return database_sync_to_async(method, thread_sensitive=False)
 
 
+class _Moved(Exception):
+    """The visitor's conversation is gone; ``conversation`` is the one started instead."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        super().__init__(conversation.pk)
+        self.conversation = conversation
+
+
 class ChatConsumer(JsonFrameConsumer):
     metric_name = "chat"
 
@@ -93,6 +101,7 @@ class ChatConsumer(JsonFrameConsumer):
             return NOT_FOUND
         self.tenant, self.conversation, self.user = conversation.tenant, conversation, None
         self.is_staff, self.sender_key = False, f"visitor:{visitor_id}"
+        self.visitor_id = visitor_id
         return None
 
     @in_parallel_thread
@@ -125,11 +134,32 @@ class ChatConsumer(JsonFrameConsumer):
             return
         client_message_id = str(client_message_id) if client_message_id is not None else None
         try:
-            message, _created = await self._post(content.get("content"), client_message_id)
+            try:
+                message, _created = await self._post(content.get("content"), client_message_id)
+            except _Moved as moved:
+                await self._moved_to(moved.conversation)
+                message, _created = await self._post(content.get("content"), client_message_id)
         except services.ChatError as error:
             await self.send_error(error.code, str(error), client_message_id=client_message_id)
             return
+        except (Conversation.DoesNotExist, _Moved):
+            await self.send_error(
+                "not_found", "This conversation no longer exists.", client_message_id=client_message_id
+            )
+            await self.close(code=NOT_FOUND)
+            return
         await self.send_json({"type": "ack", "client_message_id": client_message_id, "message_id": message.pk})
+
+    async def _moved_to(self, conversation: Conversation) -> None:
+        """The visitor's conversation was pruned while the page stayed open: the socket joins
+        the new one (before the message is posted, so the reply is heard), and the page learns
+        where to reconnect."""
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        self.conversation = conversation
+        await self.join(conversation_group(self.tenant.pk, conversation.pk))
+        await self.send_json(
+            {"type": "conversation", "id": conversation.pk, "socket_path": f"/ws/chat/{conversation.pk}/"}
+        )
 
     @in_parallel_thread
     def _post(self, content: Any, client_message_id: str | None) -> tuple[Message, bool]:
@@ -145,7 +175,13 @@ class ChatConsumer(JsonFrameConsumer):
             window = int(time.time() // 60 * 60)
             if core_services.throttle_hit(f"chat:{self.sender_key}", window, 60) > MESSAGES_PER_MINUTE:
                 raise services.ChatError("rate_limited", f"Slow down: at most {MESSAGES_PER_MINUTE} messages a minute.")
-            conversation = Conversation.objects.for_tenant(self.tenant).get(pk=self.conversation.pk)
+            conversation = Conversation.objects.for_tenant(self.tenant).filter(pk=self.conversation.pk).first()
+            if conversation is None:
+                if self.is_staff:
+                    raise Conversation.DoesNotExist
+                # An empty visitor conversation is pruned after a day: a visitor who kept the
+                # page open that long and now writes gets a new one, not an error.
+                raise _Moved(services.conversation_start_visitor(self.tenant, self.visitor_id))
             role = (
                 Message.Role.AGENT
                 if self.is_staff and conversation.kind == Conversation.Kind.CUSTOMER

@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from conversations.inbox_secrets import SECRET_CONFIG_KEYS
+from morvo.fields import SecretsJSONField
 from morvo.tenancy import TenantScopedModel
 
 
@@ -32,7 +34,7 @@ class Inbox(TenantScopedModel):
 
     name = models.CharField(_("name"), max_length=120)
     channel_type = models.CharField(_("channel"), max_length=12, choices=ChannelType.choices)
-    config = models.JSONField(_("configuration"), default=dict, blank=True)
+    config = SecretsJSONField(_("configuration"), default=dict, blank=True, secret_keys=SECRET_CONFIG_KEYS)
     secret = models.CharField(_("secret"), max_length=64, default=_inbox_secret, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -275,7 +277,15 @@ class OutboxMessage(TenantScopedModel):
                 name="outbox_one_row_per_message",
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
+            # An inbox's pump claims its due rows oldest first.
+            models.Index(
+                fields=["inbox", "next_attempt_at", "id"],
+                condition=models.Q(status="pending"),
+                name="outbox_inbox_due",
+            ),
+        ]
         verbose_name = _("outbox message")
         verbose_name_plural = _("outbox")
 

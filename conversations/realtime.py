@@ -11,7 +11,7 @@ from typing import Any
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversations_listed_for_operators
-from morvo.realtime import group_send
+from morvo.realtime import group_send, group_send_many
 
 
 def conversation_group(tenant_id: int, conversation_id: int) -> str:
@@ -64,6 +64,19 @@ def push_message(message: Message) -> None:
     _send(message.tenant_id, message.conversation_id, {"type": "chat.message", "message": message_to_wire(message)})
 
 
+def push_messages(messages: list[Message]) -> None:
+    """:func:`push_message` for many messages, in one send."""
+    group_send_many(
+        [
+            (
+                conversation_group(message.tenant_id, message.conversation_id),
+                {"type": "chat.message", "message": message_to_wire(message)},
+            )
+            for message in messages
+        ]
+    )
+
+
 def push_typing(conversation: Conversation, role: str) -> None:
     _send(conversation.tenant_id, conversation.pk, {"type": "chat.typing", "role": role})
 
@@ -78,6 +91,22 @@ def push_inbox(conversation: Conversation) -> None:
         return
     group_send(
         inbox_group(conversation.tenant_id), {"type": "inbox.conversation", "conversation": conversation_to_wire(fresh)}
+    )
+
+
+def push_inbox_many(conversations: list[Conversation]) -> None:
+    """:func:`push_inbox` for many conversations of one tenant: one query, one send."""
+    if not conversations:
+        return
+    tenant_id = conversations[0].tenant_id
+    fresh = conversations_listed_for_operators(
+        Conversation.objects.all_tenants().filter(
+            tenant_id=tenant_id, pk__in={conversation.pk for conversation in conversations}
+        )
+    ).order_by("last_activity_at", "id")
+    group = inbox_group(tenant_id)
+    group_send_many(
+        [(group, {"type": "inbox.conversation", "conversation": conversation_to_wire(row)}) for row in fresh]
     )
 
 

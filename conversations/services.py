@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -67,11 +68,23 @@ def conversation_start_visitor(tenant: Tenant, visitor_id: str, title: str = "")
     )
 
 
-def conversation_start_customer(tenant: Tenant, inbox: Inbox, title: str = "") -> Conversation:
-    """A customer conversation in one of the tenant's inboxes (opened by an integrator)."""
+def conversation_start_customer(
+    tenant: Tenant, inbox: Inbox, title: str = "", *, contact: Any = None, language: str = ""
+) -> Conversation:
+    """A customer conversation in one of the tenant's inboxes (opened by an integrator, or by
+    Morvo to reach a contact on a channel), optionally with its contact and language."""
     if inbox.tenant_id != tenant.pk:
         raise Inbox.DoesNotExist
-    return Conversation.objects.create(tenant=tenant, inbox=inbox, kind=Conversation.Kind.CUSTOMER, title=title[:200])
+    if contact is not None and contact.tenant_id != tenant.pk:
+        raise type(contact).DoesNotExist
+    return Conversation.objects.create(
+        tenant=tenant,
+        inbox=inbox,
+        kind=Conversation.Kind.CUSTOMER,
+        title=title[:200],
+        contact=contact,
+        language=language,
+    )
 
 
 def message_post(
@@ -83,6 +96,7 @@ def message_post(
     client_message_id: str | None = None,
     author: Any = None,
     metadata: dict[str, Any] | None = None,
+    content_type: str = "text",
 ) -> tuple[Message, bool]:
     """Persist a message, idempotent on ``client_message_id``; returns (message, created).
 
@@ -110,11 +124,12 @@ def message_post(
                 client_message_id=client_message_id,
                 author=author,
                 metadata=metadata or {},
+                content_type=content_type[:20],
             )
             changes: dict[str, Any] = {"last_activity_at": message.created_at}
             if role == Message.Role.USER:
                 changes["unread_for_agents"] = F("unread_for_agents") + 1
-                if not conversation.language:
+                if not conversation.language and not message.metadata.get("attachment_only"):
                     changes["language"] = reply_language(content, tenant.default_language)
                 if conversation.status == Conversation.Status.RESOLVED:
                     changes["status"] = Conversation.Status.OPEN
@@ -168,6 +183,9 @@ def turn_run(tenant: Tenant, message_id: int) -> Message | None:
     conversation = message.conversation
     if conversation.handled_by != Conversation.HandledBy.AI:
         return None
+    if message.metadata.get("attachment_only"):
+        content, metadata = _attachment_notice(tenant, conversation)
+        return _reply_save(tenant, message, content, metadata)
     realtime.push_typing(conversation, "assistant")
     try:
         reply = handle_turn(tenant, conversation, message)
@@ -176,6 +194,23 @@ def turn_run(tenant: Tenant, message_id: int) -> Message | None:
         logger.exception("turn failed for message %s of tenant %s", message_id, tenant.pk)
         content, metadata = _failure_notice(tenant, message)
     return _reply_save(tenant, message, content, metadata)
+
+
+ATTACHMENT_NOTICE = {
+    "ar": "شكرًا لك! لا أستطيع فتح الصور أو الرسائل الصوتية أو الملفات هنا بعد. هل يمكنك كتابة ما تحتاجه في رسالة؟ "
+    "ما أرسلته يصل إلى فريقنا أيضًا.",
+    "en": "Thank you! I can't open photos, voice notes or files here yet. Could you write what you need in a "
+    "message? What you sent reaches our team too.",
+}
+
+
+def _attachment_notice(tenant: Tenant, conversation: Conversation) -> tuple[str, dict[str, Any]]:
+    """The answer to a message that is only a photo, a voice note, a file or a location: the
+    assistant cannot read it, says so in the customer's language and asks for words. The
+    message itself stays in the inbox for the team."""
+    language = conversation.language or getattr(conversation.contact, "language", "") or tenant.default_language
+    language = language if language in ATTACHMENT_NOTICE else "ar"
+    return ATTACHMENT_NOTICE[language], {"attachment_notice": True, "language": language}
 
 
 def _failure_notice(tenant: Tenant, message: Message) -> tuple[str, dict[str, Any]]:
@@ -462,6 +497,109 @@ def message_send_outbound(
     return message
 
 
+@dataclass
+class Outbound:
+    """One message of :func:`messages_send_outbound`."""
+
+    conversation: Conversation
+    content: str
+    idempotency_key: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def messages_send_outbound(tenant: Tenant, items: list[Outbound]) -> list[Message]:
+    """:func:`message_send_outbound` for many messages at once (a restock telling hundreds of
+    customers): the same messages, outbox rows, counts and pushes, written in a few
+    statements in one transaction instead of a dozen round trips each. Idempotent on each
+    item's key (a key already sent returns its message). All or nothing: a bad item (another
+    tenant's conversation, empty or too long content, a key racing in) raises and writes
+    nothing, so a caller can fall back to sending one by one. Returns the messages in the
+    order of ``items``."""
+    if not items:
+        return []
+    for item in items:
+        if item.conversation.tenant_id != tenant.pk:
+            raise Conversation.DoesNotExist
+        item.content = content_clean(item.content)
+        item.idempotency_key = str(item.idempotency_key)[:100]
+    keys = {(item.conversation.pk, item.idempotency_key) for item in items}
+    if len(keys) != len(items):
+        raise ChatError("duplicate_key", "Two messages of one conversation share an idempotency key.")
+    conversation_ids = {item.conversation.pk for item in items}
+    with transaction.atomic():
+        existing = {
+            (message.conversation_id, message.client_message_id): message
+            for message in Message.objects.for_tenant(tenant).filter(
+                conversation_id__in=conversation_ids, client_message_id__in={key for _, key in keys}
+            )
+        }
+        fresh = [item for item in items if (item.conversation.pk, item.idempotency_key) not in existing]
+        queued = {id(item) for item in fresh if _outbox_kind(item.conversation, Message.Role.ASSISTANT) is not None}
+        created = Message.objects.bulk_create(
+            [
+                Message(
+                    tenant=tenant,
+                    conversation=item.conversation,
+                    role=Message.Role.ASSISTANT,
+                    content=item.content,
+                    client_message_id=item.idempotency_key,
+                    metadata={**item.metadata, "outbound": True},
+                    **({"delivery_status": Message.DeliveryStatus.QUEUED} if id(item) in queued else {}),
+                )
+                for item in fresh
+            ]
+        )
+        for item, message in zip(fresh, created, strict=True):
+            existing[(item.conversation.pk, item.idempotency_key)] = message
+        if created:
+            _conversations_touch(tenant, created)
+            rows = OutboxMessage.objects.bulk_create(
+                [
+                    OutboxMessage(
+                        tenant=tenant,
+                        inbox_id=item.conversation.inbox_id,
+                        conversation=item.conversation,
+                        message=message,
+                        kind=OutboxMessage.Kind.MESSAGE,
+                    )
+                    for item, message in zip(fresh, created, strict=True)
+                    if id(item) in queued
+                ]
+            )
+            for row in {row.inbox_id: row for row in rows}.values():
+                _outbox_schedule(tenant, row)
+
+            def after_commit() -> None:
+                realtime.push_messages(created)
+                realtime.push_inbox_many([item.conversation for item in fresh])
+
+            transaction.on_commit(after_commit)
+    return [existing[(item.conversation.pk, item.idempotency_key)] for item in items]
+
+
+def _conversations_touch(tenant: Tenant, messages: list[Message]) -> None:
+    """What posting an assistant message does to its conversation (its last activity, the
+    customer's unread count), for many messages in one statement."""
+    from django.db import connection
+
+    per_conversation: dict[int, tuple[Any, int]] = {}
+    for message in messages:
+        at, count = per_conversation.get(message.conversation_id, (message.created_at, 0))
+        per_conversation[message.conversation_id] = (max(at, message.created_at), count + 1)
+    table = Conversation._meta.db_table
+    params: list[Any] = []
+    for conversation_id, (at, count) in per_conversation.items():
+        params += [conversation_id, at, count]
+    values = ", ".join(["(%s::bigint, %s::timestamptz, %s::integer)"] * len(per_conversation))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS conversation SET last_activity_at = v.at, "  # noqa: S608 (table name is ours)
+            "unread_for_user = conversation.unread_for_user + v.count "
+            f"FROM (VALUES {values}) AS v(id, at, count) WHERE conversation.id = v.id AND conversation.tenant_id = %s",
+            [*params, tenant.pk],
+        )
+
+
 def companion_notify(tenant: Tenant, content: str, metadata: dict[str, Any]) -> Message | None:
     """Tell the business's staff something in the companion: an assistant message in the
     owner's most recent companion conversation (one is started when there is none).
@@ -519,31 +657,67 @@ def outbox_backoff_seconds(attempts: int) -> int:
     return int(min(OUTBOX_BACKOFF_MAX_SECONDS, OUTBOX_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1)))
 
 
+class _PumpAfterCommit:
+    """The on-commit callback that starts an inbox's pump. A transaction that queues many rows
+    for one inbox (a batch of stock alerts) registers it once (see ``_outbox_schedule``)."""
+
+    def __init__(self, tenant_id: int, inbox_id: int) -> None:
+        self.key = (tenant_id, inbox_id)
+        self.ran = False
+
+    def __call__(self) -> None:
+        self.ran = True
+        outbox_pump_start(*self.key)
+
+
+def outbox_pump_start(tenant_id: int, inbox_id: int, countdown: float = 0.0) -> None:
+    """Queue the inbox's pump (now, or in ``countdown`` seconds). Pumps are cheap to queue
+    twice: a second one finds the inbox taken or nothing due."""
+    from conversations.tasks import outbox_pump_task
+
+    outbox_pump_task.apply_async((tenant_id, inbox_id), countdown=countdown or None)
+
+
 def _outbox_schedule(tenant: Tenant, outbox: OutboxMessage, countdown: float = 0) -> None:
-    def after_commit() -> None:
-        from conversations.tasks import outbox_deliver_task
+    """After commit, start the pump of the row's inbox (in ``countdown`` seconds when given)."""
+    tenant_id, inbox_id = tenant.pk, outbox.inbox_id
+    if countdown:
+        transaction.on_commit(lambda: outbox_pump_start(tenant_id, inbox_id, countdown))
+        return
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        # One start per inbox per transaction. Django drops the callbacks of a rolled-back
+        # savepoint from this list, so a row queued after such a rollback registers again.
+        for _savepoints, callback, _robust in connection.run_on_commit:
+            if isinstance(callback, _PumpAfterCommit) and callback.key == (tenant_id, inbox_id) and not callback.ran:
+                return
+    transaction.on_commit(_PumpAfterCommit(tenant_id, inbox_id))
 
-        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=countdown or None)
 
-    transaction.on_commit(after_commit)
+def _outbox_kind(conversation: Conversation, role: str) -> str | None:
+    """What a message of ``role`` in ``conversation`` becomes in the outbox, or None when it
+    is not for the channel: the customer's own words, a conversation that is no channel
+    thread (the web chat, the companion), a note outside Chatwoot."""
+    if role == Message.Role.USER or not conversation.external_id:
+        return None
+    inbox = conversation.inbox
+    if channel_adapter(inbox) is None:
+        return None
+    if role in (Message.Role.ASSISTANT, Message.Role.AGENT, Message.Role.SYSTEM):
+        return OutboxMessage.Kind.MESSAGE
+    if role == Message.Role.NOTE and inbox.channel_type == Inbox.ChannelType.CHATWOOT:
+        return OutboxMessage.Kind.NOTE
+    return None
 
 
 def outbox_enqueue_message(tenant: Tenant, conversation: Conversation, message: Message) -> OutboxMessage | None:
     """Queue ``message`` for the conversation's channel (inside the caller's transaction), or
     do nothing when the conversation is not on a channel or the message is not for the
     customer. Private notes reach Chatwoot only, as private notes."""
-    if message.role == Message.Role.USER or not conversation.external_id:
-        return None  # the customer's own words, or not a channel thread (the web chat, the companion)
+    kind = _outbox_kind(conversation, message.role)
+    if kind is None:
+        return None
     inbox = conversation.inbox
-    adapter = channel_adapter(inbox)
-    if adapter is None:
-        return None
-    if message.role in (Message.Role.ASSISTANT, Message.Role.AGENT, Message.Role.SYSTEM):
-        kind = OutboxMessage.Kind.MESSAGE
-    elif message.role == Message.Role.NOTE and inbox.channel_type == Inbox.ChannelType.CHATWOOT:
-        kind = OutboxMessage.Kind.NOTE
-    else:
-        return None
     with transaction.atomic():
         outbox, created = OutboxMessage.objects.for_tenant(tenant).get_or_create(
             tenant=tenant, message=message, kind=kind, defaults={"inbox": inbox, "conversation": conversation}
@@ -603,24 +777,6 @@ def chatwoot_contact_attributes_set(
     return outbox
 
 
-def _rate_wait(tenant: Tenant, inbox: Inbox, adapter: Any) -> float:
-    """0 when the inbox may send now; otherwise the seconds to wait. This second's sends are
-    counted per inbox; the n-th send over the rate waits about n / rate seconds (with jitter
-    within the second), so a burst queues up in order instead of every throttled message
-    trying again one second later, and again."""
-    import random
-    import time
-
-    from morvo import services as core_services
-
-    second = int(time.time())
-    hits = core_services.throttle_hit(f"outbox:{tenant.pk}:{inbox.pk}", second, 1)
-    rate = adapter.rate_per_second(inbox)
-    if hits <= rate:
-        return 0.0
-    return float((hits - 1) // rate) + random.random()  # noqa: S311 (spreading, not secrecy)
-
-
 def whatsapp_window_open(conversation: Conversation, now: Any = None) -> bool:
     """WhatsApp lets a business send free text only within 24 hours of the customer's last
     message; outside it only an approved template."""
@@ -640,15 +796,350 @@ def _outbox_dead(tenant: Tenant, outbox: OutboxMessage, error: str) -> None:
     logger.warning("outbox %s of tenant %s is a dead letter: %s", outbox.pk, tenant.pk, error[:200])
 
 
+def _outbox_claim(tenant: Tenant, inbox: Inbox, limit: int) -> list[OutboxMessage]:
+    """Claim up to ``limit`` of the inbox's due rows, oldest first (``SKIP LOCKED``: a row
+    another worker is claiming is left to it), and return them ready to send. A row waits
+    while an earlier row of its conversation waits for a retry: a customer gets the messages
+    of a conversation in the order they were written."""
+    from django.db import connection
+
+    table = OutboxMessage._meta.db_table
+    now = timezone.now()
+    pending = OutboxMessage.Status.PENDING
+    with connection.cursor() as cursor:
+        # The rows are picked in a CTE, which runs once. As `WHERE id IN (SELECT … LIMIT n FOR
+        # UPDATE SKIP LOCKED)` the planner may run the subquery again for each row, each run
+        # skipping the rows the last one locked, and claim far more than n.
+        cursor.execute(
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {table} AS row "  # noqa: S608 (table name is ours)
+            "WHERE tenant_id = %s AND inbox_id = %s AND status = %s AND next_attempt_at <= %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.conversation_id = row.conversation_id "
+            "AND earlier.status = %s AND earlier.next_attempt_at > %s AND earlier.id < row.id) "
+            "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {table} AS claimed SET status = %s, claimed_at = %s FROM picked WHERE claimed.id = picked.id "
+            "RETURNING claimed.id",
+            [tenant.pk, inbox.pk, pending, now, pending, now, limit, OutboxMessage.Status.SENDING, now],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    return _outbox_rows(tenant, inbox, ids)
+
+
+# What building a provider request reads of a row's conversation and message (anything else,
+# such as the e-mail channel's contact, is loaded when it is read).
+_OUTBOX_ROW_FIELDS = (
+    *(f"conversation__{name}" for name in ("tenant", "inbox", "contact", "kind", "external_id", "language", "title")),
+    "conversation__customer_last_message_at",
+    *(f"message__{name}" for name in ("tenant", "conversation", "role", "content", "content_type", "external_id")),
+)
+
+
+def _outbox_rows(tenant: Tenant, inbox: Inbox, ids: list[int]) -> list[OutboxMessage]:
+    rows = list(
+        OutboxMessage.objects.for_tenant(tenant)
+        .select_related("conversation", "message")
+        .only(*(field.name for field in OutboxMessage._meta.concrete_fields), *_OUTBOX_ROW_FIELDS)
+        .filter(pk__in=ids)
+        .order_by("next_attempt_at", "id")
+    )
+    for row in rows:
+        row.inbox = inbox
+    return rows
+
+
+def _outbox_release(tenant: Tenant, rows: list[OutboxMessage], wait: float) -> None:
+    """Hand claimed rows back, due again in ``wait`` seconds (the inbox's rate is used up)."""
+    OutboxMessage.objects.for_tenant(tenant).filter(pk__in=[row.pk for row in rows]).update(
+        status=OutboxMessage.Status.PENDING,
+        claimed_at=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=wait),
+    )
+
+
+def _outbox_rate_take(tenant: Tenant, inbox: Inbox, adapter: Any, wanted: int) -> tuple[int, float]:
+    """Take up to ``wanted`` sends from this second's allowance of the inbox (its rate per
+    second, counted across processes). Returns (granted, wait): ``wait`` is 0 while the second
+    has sends left, else the time until the next second."""
+    import time
+
+    from morvo import services as core_services
+
+    second = int(time.time())
+    rate = adapter.rate_per_second(inbox)
+    hits = core_services.throttle_hit(f"outbox:{tenant.pk}:{inbox.pk}", second, 1, amount=wanted)
+    granted = max(0, min(wanted, rate - (hits - wanted)))
+    wait = 0.0 if hits < rate else max(0.01, second + 1 - time.time())
+    return granted, wait
+
+
+_send_pool: Any = None
+_send_pool_pid = 0
+
+
+def _outbox_send_pool() -> Any:
+    """Threads that make provider calls at once (``OUTBOX_SEND_THREADS`` per process): a
+    provider answering in 200 ms would otherwise cap an inbox at five messages a second."""
+    global _send_pool, _send_pool_pid
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.conf import settings
+
+    if _send_pool is None or _send_pool_pid != os.getpid():
+        _send_pool = ThreadPoolExecutor(
+            max_workers=max(1, int(getattr(settings, "OUTBOX_SEND_THREADS", 16))), thread_name_prefix="outbox-send"
+        )
+        _send_pool_pid = os.getpid()
+    return _send_pool
+
+
+# A row not sent because an earlier row of its conversation failed and will be tried again.
+_HELD: Any = object()
+
+
+def _outbox_send(adapter: Any, inbox: Inbox, rows: list[OutboxMessage]) -> list[Any]:
+    """Send ``rows``; for each, the provider's message id, the :class:`DeliveryError`, or
+    ``_HELD``. Requests are built here (they may read the rows' relations). Conversations are
+    sent at once from threads, each conversation's rows in order; after a failure that will be
+    tried again, the rest of that conversation is held back so it stays in order."""
+    from conversations.channels.base import DeliveryError
+
+    def attempt(call: Any) -> Any:
+        try:
+            return call()
+        except DeliveryError as error:
+            return error
+        except Exception as error:  # a fault of ours must not lose the outcomes of the others
+            logger.exception("outbox delivery through inbox %s failed unexpectedly", inbox.pk)
+            return DeliveryError(f"{type(error).__name__}: {error}")
+
+    calls: list[Any] = []
+    for row in rows:
+        if not adapter.sends_over_http:
+            calls.append(lambda row=row: adapter.deliver(inbox, row.conversation, row, row.message))
+            continue
+        try:
+            request = adapter.build_request(inbox, row.conversation, row, row.message)
+        except (KeyError, TypeError, ValueError) as error:
+            calls.append(DeliveryError(f"The inbox's configuration is incomplete: {error!r}", permanent=True))
+        else:
+            calls.append(lambda request=request: adapter.send(request))
+
+    def run(indices: list[int]) -> dict[int, Any]:
+        results: dict[int, Any] = {}
+        held = False
+        for index in indices:
+            call = calls[index]
+            if held:
+                results[index] = _HELD
+                continue
+            results[index] = call if isinstance(call, DeliveryError) else attempt(call)
+            held = isinstance(results[index], DeliveryError) and not results[index].permanent
+        return results
+
+    chains: dict[int, list[int]] = {}
+    for index in sorted(range(len(rows)), key=lambda index: rows[index].pk):
+        chains.setdefault(rows[index].conversation_id, []).append(index)
+    results: dict[int, Any] = {}
+    if len(chains) <= 1 or not adapter.sends_over_http:
+        for indices in chains.values():
+            results.update(run(indices))
+    else:
+        for future in [_outbox_send_pool().submit(run, indices) for indices in chains.values()]:
+            results.update(future.result())
+    return [results[index] for index in range(len(rows))]
+
+
+def _outbox_sent_save(tenant: Tenant, sent: list[tuple[OutboxMessage, str]]) -> None:
+    """Mark sent rows (and their messages) in two statements."""
+    from django.db import connection
+
+    if not sent:
+        return
+    sent_at = timezone.now()
+    outbox_table, message_table = OutboxMessage._meta.db_table, Message._meta.db_table
+    rows = ", ".join(["(%s::bigint, %s)"] * len(sent))
+    params: list[Any] = []
+    for outbox, provider_id in sent:
+        params += [outbox.pk, provider_id[:255]]
+    messages = [
+        (outbox.message_id, provider_id[:255])
+        for outbox, provider_id in sent
+        if outbox.message_id is not None and outbox.kind == OutboxMessage.Kind.MESSAGE
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {outbox_table} AS row SET status = %s, attempts = row.attempts + 1, "  # noqa: S608
+            "provider_message_id = v.provider_id, sent_at = %s, claimed_at = NULL, last_error = '' "
+            f"FROM (VALUES {rows}) AS v(id, provider_id) WHERE row.id = v.id AND row.tenant_id = %s",
+            [OutboxMessage.Status.SENT, sent_at, *params, tenant.pk],
+        )
+        if messages:
+            cursor.execute(
+                f"UPDATE {message_table} AS message SET external_id = v.provider_id, delivery_status = %s "  # noqa: S608
+                f"FROM (VALUES {', '.join(['(%s::bigint, %s)'] * len(messages))}) AS v(id, provider_id) "
+                "WHERE message.id = v.id AND message.tenant_id = %s",
+                [Message.DeliveryStatus.SENT, *[value for pair in messages for value in pair], tenant.pk],
+            )
+
+
+def _outbox_failed(tenant: Tenant, outbox: OutboxMessage, error: Any) -> tuple[str, Any]:
+    """A failed send: tried again later with backoff, or a dead letter (refused for good, or
+    out of attempts). Returns (``retry``, when) or (``dead``, None)."""
+    attempts = outbox.attempts + 1
+    if error.permanent or attempts >= OUTBOX_MAX_ATTEMPTS:
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(attempts=attempts)
+        _outbox_dead(tenant, outbox, str(error))
+        return "dead", None
+    delay = outbox_backoff_seconds(attempts)
+    retry_at = timezone.now() + timedelta(seconds=delay)
+    with transaction.atomic():
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
+            status=OutboxMessage.Status.PENDING,
+            attempts=attempts,
+            last_error=str(error)[:2000],
+            claimed_at=None,
+            next_attempt_at=retry_at,
+        )
+        _outbox_schedule(tenant, outbox, countdown=delay)
+    return "retry", retry_at
+
+
+def _outbox_deliver_claimed(tenant: Tenant, inbox: Inbox, rows: list[OutboxMessage], outcomes: dict[int, str]) -> float:
+    """Deliver rows this process has claimed, within the inbox's rate: what is over it goes
+    back, due when the next second starts. Each row's outcome (``sent``, ``retry``, ``dead``,
+    ``throttled``, or ``held`` behind a failed row of its conversation) goes into
+    ``outcomes``. Returns the seconds until the inbox may send again
+    (0 when it still may this second)."""
+    from conversations.channels.base import DeliveryError
+
+    adapter = channel_adapter(inbox)
+    if adapter is None or not inbox.is_active:
+        for row in rows:
+            _outbox_dead(tenant, row, "The inbox is not an active channel inbox.")
+            outcomes[row.pk] = "dead"
+        return 0.0
+    granted, wait = _outbox_rate_take(tenant, inbox, adapter, len(rows))
+    rows, over = rows[:granted], rows[granted:]
+    if over:
+        _outbox_release(tenant, over, wait)
+        outcomes.update((row.pk, "throttled") for row in over)
+    now = timezone.now()
+    sendable: list[OutboxMessage] = []
+    for row in rows:
+        if (
+            inbox.channel_type == Inbox.ChannelType.WHATSAPP
+            and row.kind == OutboxMessage.Kind.MESSAGE
+            and not whatsapp_window_open(row.conversation, now)
+        ):
+            template = adapter.template(inbox)
+            if template is None:
+                _outbox_dead(
+                    tenant,
+                    row,
+                    "outside_24h_window: the customer last wrote over 24 hours ago and the inbox has no approved "
+                    "template.",
+                )
+                outcomes[row.pk] = "dead"
+                continue
+            row.used_template = str(template["name"])[:120]
+            OutboxMessage.objects.for_tenant(tenant).filter(pk=row.pk).update(used_template=row.used_template)
+        sendable.append(row)
+    sent: list[tuple[OutboxMessage, str]] = []
+    held: list[OutboxMessage] = []
+    retry_at: dict[int, Any] = {}  # conversation → when its failed row is tried again
+    for row, result in zip(sendable, _outbox_send(adapter, inbox, sendable), strict=True):
+        if result is _HELD:
+            held.append(row)
+            outcomes[row.pk] = "held"
+        elif isinstance(result, DeliveryError):
+            outcomes[row.pk], when = _outbox_failed(tenant, row, result)
+            retry_at[row.conversation_id] = when or timezone.now()
+        else:
+            sent.append((row, result))
+            outcomes[row.pk] = "sent"
+    _outbox_sent_save(tenant, sent)
+    for row in held:  # due with the row it waits for, and sent after it (claims go by id)
+        OutboxMessage.objects.for_tenant(tenant).filter(pk=row.pk).update(
+            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=retry_at[row.conversation_id]
+        )
+    return wait
+
+
+# The pump of an inbox holds this advisory lock (with the inbox's id) while it sends.
+OUTBOX_PUMP_LOCK = 0x4F42
+# A pump hands over to a fresh task after this long, so one busy inbox does not keep a
+# worker from the rest of its queue.
+OUTBOX_PUMP_SECONDS = 5.0
+OUTBOX_PUMP_BATCH = 500
+
+
+def _outbox_pump_lock(inbox_id: int, take: bool) -> bool:
+    from django.db import connection
+
+    function = "pg_try_advisory_lock" if take else "pg_advisory_unlock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [OUTBOX_PUMP_LOCK, inbox_id % 2**31])
+        return bool(cursor.fetchone()[0])
+
+
+def outbox_pump(tenant: Tenant, inbox_id: int) -> dict[str, int]:
+    """Deliver what is due in one inbox: claim a second's worth of rows (the inbox's rate),
+    send them at once, save the outcomes, and go on until nothing is due or the rate is used
+    up, then queue the next pump for when the inbox may send again. One pump per inbox at a
+    time (an advisory lock); a pump that finds the inbox taken returns at once, and the one
+    holding it looks for newly due rows after letting go, so none is left waiting. Returns the
+    count of each outcome."""
+    import time
+
+    counts = {"sent": 0, "retry": 0, "dead": 0, "throttled": 0, "held": 0}
+    inbox = Inbox.objects.for_tenant(tenant).filter(pk=inbox_id).first()
+    if inbox is None:
+        return counts
+    if not _outbox_pump_lock(inbox.pk, take=True):
+        return {**counts, "busy": 1}
+    again: float | None = None
+    try:
+        adapter = channel_adapter(inbox)
+        limit = min(OUTBOX_PUMP_BATCH, adapter.rate_per_second(inbox) if adapter is not None else OUTBOX_PUMP_BATCH)
+        deadline = time.monotonic() + OUTBOX_PUMP_SECONDS
+        while True:
+            rows = _outbox_claim(tenant, inbox, limit)
+            if not rows:
+                break
+            outcomes: dict[int, str] = {}
+            wait = _outbox_deliver_claimed(tenant, inbox, rows, outcomes)
+            for outcome in outcomes.values():
+                counts[outcome] += 1
+            if wait or time.monotonic() >= deadline:
+                again = wait
+                break
+    finally:
+        _outbox_pump_lock(inbox.pk, take=False)
+    if again is None and _outbox_due(tenant, inbox):
+        again = 0.0  # queued while this pump was letting go
+    if again is not None:
+        outbox_pump_start(tenant.pk, inbox.pk, again)
+    return counts
+
+
+def _outbox_due(tenant: Tenant, inbox: Inbox) -> bool:
+    return (
+        OutboxMessage.objects.for_tenant(tenant)
+        .filter(inbox=inbox, status=OutboxMessage.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .exists()
+    )
+
+
 def outbox_deliver(tenant: Tenant, outbox_id: int) -> str:
     """Deliver one outbox row if it is due; returns what happened: ``sent``, ``retry``,
     ``dead``, ``throttled`` or ``skipped`` (not due, or another worker has it).
 
     The row is claimed with a conditional UPDATE, so two workers never send it twice; the
-    provider is called outside any transaction.
+    provider is called outside any transaction. (The inbox's pump does the same for many
+    rows at once; this is for one row.)
     """
-    from conversations.channels.base import DeliveryError
-
     now = timezone.now()
     claimed = (
         OutboxMessage.objects.for_tenant(tenant)
@@ -657,74 +1148,13 @@ def outbox_deliver(tenant: Tenant, outbox_id: int) -> str:
     )
     if not claimed:
         return "skipped"
-    outbox = (
-        OutboxMessage.objects.for_tenant(tenant)
-        .select_related("inbox", "conversation", "conversation__contact", "message")
-        .get(pk=outbox_id)
-    )
-    inbox, conversation = outbox.inbox, outbox.conversation
-    adapter = channel_adapter(inbox)
-    if adapter is None or not inbox.is_active:
-        _outbox_dead(tenant, outbox, "The inbox is not an active channel inbox.")
-        return "dead"
-    wait = _rate_wait(tenant, inbox, adapter)
-    if wait:
-        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
-            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=now + timedelta(seconds=wait)
-        )
-        from conversations.tasks import outbox_deliver_task
-
-        outbox_deliver_task.apply_async((tenant.pk, outbox.pk), countdown=wait)
-        return "throttled"
-    if (
-        inbox.channel_type == Inbox.ChannelType.WHATSAPP
-        and outbox.kind == OutboxMessage.Kind.MESSAGE
-        and not whatsapp_window_open(conversation, now)
-    ):
-        template = adapter.template(inbox)
-        if template is None:
-            _outbox_dead(
-                tenant,
-                outbox,
-                "outside_24h_window: the customer last wrote over 24 hours ago and the inbox has no approved template.",
-            )
-            return "dead"
-        outbox.used_template = str(template["name"])[:120]
-        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(used_template=outbox.used_template)
-    try:
-        provider_id = adapter.deliver(inbox, conversation, outbox, outbox.message)
-    except DeliveryError as error:
-        attempts = outbox.attempts + 1
-        if error.permanent or attempts >= OUTBOX_MAX_ATTEMPTS:
-            OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(attempts=attempts)
-            _outbox_dead(tenant, outbox, str(error))
-            return "dead"
-        delay = outbox_backoff_seconds(attempts)
-        with transaction.atomic():
-            OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
-                status=OutboxMessage.Status.PENDING,
-                attempts=attempts,
-                last_error=str(error)[:2000],
-                claimed_at=None,
-                next_attempt_at=timezone.now() + timedelta(seconds=delay),
-            )
-            _outbox_schedule(tenant, outbox, countdown=delay)
-        return "retry"
-    sent_at = timezone.now()
-    with transaction.atomic():
-        OutboxMessage.objects.for_tenant(tenant).filter(pk=outbox.pk).update(
-            status=OutboxMessage.Status.SENT,
-            attempts=outbox.attempts + 1,
-            provider_message_id=provider_id[:255],
-            sent_at=sent_at,
-            claimed_at=None,
-            last_error="",
-        )
-        if outbox.message_id is not None and outbox.kind == OutboxMessage.Kind.MESSAGE:
-            Message.objects.for_tenant(tenant).filter(pk=outbox.message_id).update(
-                external_id=provider_id[:255], delivery_status=Message.DeliveryStatus.SENT
-            )
-    return "sent"
+    inbox_id = OutboxMessage.objects.for_tenant(tenant).values_list("inbox_id", flat=True).get(pk=outbox_id)
+    inbox = Inbox.objects.for_tenant(tenant).get(pk=inbox_id)
+    outcomes: dict[int, str] = {}
+    wait = _outbox_deliver_claimed(tenant, inbox, _outbox_rows(tenant, inbox, [outbox_id]), outcomes)
+    if outcomes[outbox_id] == "throttled":
+        outbox_pump_start(tenant.pk, inbox.pk, wait)
+    return outcomes[outbox_id]
 
 
 def outbox_retry(tenant: Tenant, outbox_id: int) -> bool:
@@ -749,10 +1179,9 @@ def outbox_retry(tenant: Tenant, outbox_id: int) -> bool:
 
 def outbox_flush(tenant: Tenant, limit: int = 500) -> int:
     """Beat: send again what is due and was not (a lost task, a worker that died while
-    sending). Returns how many deliveries were scheduled; safe to run twice (delivery claims
-    each row)."""
-    from conversations.tasks import outbox_deliver_task
-
+    sending): rows claimed too long ago are due again, and the pump of every inbox with rows
+    due for more than a few seconds is started. Returns how many such rows there were (at most
+    ``limit``); safe to run twice (pumps claim each row)."""
     now = timezone.now()
     OutboxMessage.objects.for_tenant(tenant).filter(
         status=OutboxMessage.Status.SENDING, claimed_at__lt=now - timedelta(seconds=OUTBOX_STALE_CLAIM_SECONDS)
@@ -761,10 +1190,10 @@ def outbox_flush(tenant: Tenant, limit: int = 500) -> int:
         OutboxMessage.objects.for_tenant(tenant)
         .filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=5))
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("inbox_id", flat=True)[:limit]
     )
-    for outbox_id in due:
-        outbox_deliver_task.apply_async((tenant.pk, outbox_id), expires=60)
+    for inbox_id in sorted(set(due)):
+        outbox_pump_start(tenant.pk, inbox_id)
     return len(due)
 
 
@@ -861,6 +1290,26 @@ def _channel_conversation(tenant: Tenant, inbox: Inbox, data: dict[str, Any], co
         return conversations.get(external_id=thread)
 
 
+def attachments_summary(attachments: list[dict[str, Any]]) -> str:
+    """The content of a message that is only attachments, as operators read it in the inbox:
+    ``[image]``, ``[voice]``, ``[location 24.7136, 46.6753 Kingdom Centre]``…"""
+    parts = []
+    for item in attachments:
+        kind = str(item.get("type") or "file")
+        if kind == "location":
+            where = ", ".join(str(item[key]) for key in ("latitude", "longitude") if item.get(key))
+            label = " ".join(part for part in (where, str(item.get("name") or "")) if part)
+            parts.append(f"[location {label}]" if label else "[location]")
+        elif kind == "contact":
+            label = " ".join(str(item[key]) for key in ("name", "phone") if item.get(key))
+            parts.append(f"[contact {label}]" if label else "[contact]")
+        elif item.get("filename"):
+            parts.append(f"[{kind} {item['filename']}]")
+        else:
+            parts.append(f"[{kind}]")
+    return " ".join(parts) or "[file]"
+
+
 def inbound_message_receive(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) -> Message:
     """A customer's message from a channel: the contact (found or created by the CRM), the
     conversation of its thread, the message (once per provider message id). A blocked
@@ -892,13 +1341,20 @@ def inbound_message_receive(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) 
     metadata: dict[str, Any] = {"channel": inbox.channel_type, **(data.get("metadata") or {})}
     if getattr(contact, "blocked", False):
         metadata["blocked"] = True
+    text = str(data.get("text") or "").strip()
+    attachments = [item for item in data.get("attachments") or [] if isinstance(item, dict) and item.get("type")][:10]
+    if attachments:
+        metadata["attachments"] = attachments
+        if not text:
+            metadata["attachment_only"] = True
     message, created = message_post(
         tenant,
         conversation,
-        content=data["text"],
+        content=text or attachments_summary(attachments),
         role=Message.Role.USER,
         client_message_id=_client_message_key(inbox.channel_type, message_id),
         metadata=metadata,
+        content_type=str(attachments[0]["type"]) if attachments else "text",
     )
     if created:
         Message.objects.for_tenant(tenant).filter(pk=message.pk).update(external_id=message_id[:255])

@@ -75,6 +75,14 @@ def outbox_deliver_task(tenant: Tenant, outbox_id: int) -> str:
 
 
 @tenant_task(ignore_result=True)
+def outbox_pump_task(tenant: Tenant, inbox_id: int) -> dict[str, int]:
+    """Deliver what is due in one inbox, within its rate (see ``services.outbox_pump``).
+    Idempotent: rows are claimed atomically, and one pump per inbox runs at a time. Routed to
+    the ``outbox`` queue, so deliveries start while other work is still queued."""
+    return services.outbox_pump(tenant, inbox_id)
+
+
+@tenant_task(ignore_result=True)
 def channels_flush_tenant_task(tenant: Tenant) -> dict[str, int]:
     return {"outbox": services.outbox_flush(tenant), "webhook_events": services.webhook_events_retry(tenant)}
 

@@ -958,12 +958,7 @@ def _conversation_for_contact(tenant: Tenant, contact: Contact, channel_type: st
         return None
     from conversations.services import conversation_start_customer
 
-    conversation = conversation_start_customer(tenant, inbox)
-    ConversationModel.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
-        contact=contact, language=contact.language
-    )
-    conversation.contact, conversation.language = contact, contact.language
-    return conversation
+    return conversation_start_customer(tenant, inbox, contact=contact, language=contact.language)
 
 
 def _send_outbound(
@@ -1001,15 +996,14 @@ def stock_alerts_notify(tenant: Tenant, product_id: int, *, batch_size: int | No
                 StockAlert.objects.for_tenant(tenant)
                 .filter(product_id=product_id, status=StockAlert.Status.PENDING)
                 .exclude(pk__in=failed_ids)
-                .select_related("contact", "conversation")
+                .select_related("contact", "conversation", "conversation__inbox")
                 .select_for_update(skip_locked=True, of=("self",))
                 .order_by("id")[:batch_size]
             )
             if not alerts:
                 break
             now = timezone.now()
-            for alert in alerts:
-                outcome = _stock_alert_deliver(tenant, alert, product, now)
+            for alert, outcome in _stock_alerts_deliver(tenant, alerts, product, now):
                 counts[outcome] += 1
                 if outcome == "failed":
                     failed_ids.append(alert.pk)
@@ -1044,7 +1038,40 @@ def _stock_alerts_save_outcomes(tenant: Tenant, alerts: list[StockAlert]) -> Non
         )
 
 
-def _stock_alert_deliver(tenant: Tenant, alert: StockAlert, product: Product, now: datetime) -> str:
+def _stock_alerts_deliver(
+    tenant: Tenant, alerts: list[StockAlert], product: Product, now: datetime
+) -> list[tuple[StockAlert, str]]:
+    """Each alert's outcome (``notified``, ``expired``, ``cancelled``, ``undeliverable`` or
+    ``failed``), with the notifications of the batch sent together (see
+    ``conversations.services.messages_send_outbound``). When that refuses the batch, each is
+    sent on its own, so one bad message fails only its alert."""
+    from conversations.services import Outbound, messages_send_outbound
+
+    outcomes: list[tuple[StockAlert, str]] = []
+    sends: list[tuple[StockAlert, Outbound]] = []
+    for alert in alerts:
+        prepared = _stock_alert_prepare(tenant, alert, product, now)
+        if isinstance(prepared, str):
+            outcomes.append((alert, prepared))
+        else:
+            sends.append((alert, prepared))
+    try:
+        messages = messages_send_outbound(tenant, [item for _, item in sends])
+    except Exception:
+        logger.warning("stock alerts of product %s (tenant %s): sent one by one", product.pk, tenant.pk, exc_info=True)
+        for alert, item in sends:
+            outcomes.append((alert, _stock_alert_send(tenant, alert, item, now)))
+        return outcomes
+    for (alert, _item), message in zip(sends, messages, strict=True):
+        _stock_alert_notified(alert, message, now)
+        outcomes.append((alert, "notified"))
+    return outcomes
+
+
+def _stock_alert_prepare(tenant: Tenant, alert: StockAlert, product: Product, now: datetime) -> Any:
+    """The alert's notification to send, or its outcome when there is none to send."""
+    from conversations.services import Outbound
+
     if alert.expires_at <= now:
         alert.status, alert.status_reason = StockAlert.Status.EXPIRED, "expired"
         return "expired"
@@ -1058,30 +1085,33 @@ def _stock_alert_deliver(tenant: Tenant, alert: StockAlert, product: Product, no
         alert.status_reason = f"no conversation on {alert.channel_type} to write to"
         logger.info("stock alert %s of tenant %s: %s", alert.pk, tenant.pk, alert.status_reason)
         return "undeliverable"
+    alert.conversation = conversation
     language = _contact_language(tenant, contact, conversation)
-    content = _stock_alert_message(tenant, alert, product, language)
+    return Outbound(
+        conversation=conversation,
+        content=_stock_alert_message(tenant, alert, product, language),
+        idempotency_key=f"stock-alert:{alert.pk}",
+        metadata={"kind": "stock_alert", "stock_alert_id": alert.pk, "product_id": product.pk, "language": language},
+    )
+
+
+def _stock_alert_send(tenant: Tenant, alert: StockAlert, item: Any, now: datetime) -> str:
     # No savepoint of its own (two round trips per alert): message_send_outbound writes in
     # its own atomic block, so a send that fails leaves the batch's transaction usable.
     try:
         message = _send_outbound(
-            tenant,
-            conversation,
-            content,
-            metadata={
-                "kind": "stock_alert",
-                "stock_alert_id": alert.pk,
-                "product_id": product.pk,
-                "language": language,
-            },
-            idempotency_key=f"stock-alert:{alert.pk}",
+            tenant, item.conversation, item.content, metadata=item.metadata, idempotency_key=item.idempotency_key
         )
     except Exception:
         logger.exception("stock alert %s of tenant %s: sending failed; it stays pending", alert.pk, tenant.pk)
         return "failed"
-    alert.status, alert.notified_at, alert.status_reason = StockAlert.Status.NOTIFIED, now, ""
-    alert.conversation = conversation
-    alert.notification_message_id = getattr(message, "pk", None)
+    _stock_alert_notified(alert, message, now)
     return "notified"
+
+
+def _stock_alert_notified(alert: StockAlert, message: Any, now: datetime) -> None:
+    alert.status, alert.notified_at, alert.status_reason = StockAlert.Status.NOTIFIED, now, ""
+    alert.notification_message_id = getattr(message, "pk", None)
 
 
 def stock_alerts_expire(tenant: Tenant, *, now: datetime | None = None) -> int:

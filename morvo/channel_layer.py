@@ -190,6 +190,25 @@ class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):
         with connection.cursor() as cursor:
             cursor.execute(_GROUP_SEND.as_string(), self._group_send_params(group, message))
 
+    def group_send_many_sync(self, sends: list[tuple[str, dict[str, typing.Any]]]) -> None:
+        """Several group sends in one statement (a restock pushing hundreds of messages)."""
+        from django.db import connection
+
+        if not sends:
+            return
+        params: list[typing.Any] = []
+        for group, message in sends:
+            body, expires, group_key = self._group_send_params(group, message)
+            params += [group_key, body, expires]
+        values = sql.SQL(", ").join([sql.SQL("(%s, %s::bytea, %s::timestamptz)")] * len(sends))
+        statement = sql.SQL(
+            "INSERT INTO {messages} (channel, message, expire) "
+            "SELECT DISTINCT g.channel, v.message, v.expire FROM (VALUES {values}) AS v(group_key, message, expire) "
+            "JOIN {groups} AS g ON g.group_key = v.group_key"
+        ).format(messages=sql.Identifier(MESSAGE_TABLE), groups=sql.Identifier(GROUP_CHANNEL_TABLE), values=values)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.as_string(), params)
+
     def _group_send_params(self, group: str, message: dict[str, typing.Any]) -> tuple[typing.Any, ...]:
         assert self.require_valid_group_name(group), "Group name not valid"
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=self.expiry)

@@ -22,6 +22,20 @@ def group_send(group: str, event: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(group, event)
 
 
+def group_send_many(sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """Several ``(group, event)`` sends from synchronous code; in one statement on the
+    embedded layer, one by one on the others."""
+    if not sends:
+        return
+    layer = get_channel_layer()
+    send_many = getattr(layer, "group_send_many_sync", None)
+    if send_many is not None:
+        send_many(sends)
+        return
+    for group, event in sends:
+        group_send(group, event)
+
+
 def tenant_broadcast(tenant_id: int, payload: dict[str, Any]) -> None:
     """Send ``payload`` to every socket of the tenant."""
     group_send(tenant_group(tenant_id), {"type": "tenant.broadcast", "payload": payload})

@@ -94,20 +94,21 @@ def api_token_revoke(token: ApiToken) -> ApiToken:
     return token
 
 
-def throttle_hit(key: str, window_start: int, window_seconds: int) -> int:
-    """Count one hit of ``key`` in the window starting at ``window_start`` (epoch seconds);
-    returns the hits so far in that window, this one included. Atomic across processes."""
+def throttle_hit(key: str, window_start: int, window_seconds: int, amount: int = 1) -> int:
+    """Count ``amount`` hits (one by default) of ``key`` in the window starting at
+    ``window_start`` (epoch seconds); returns the hits so far in that window, these included.
+    Atomic across processes."""
     if settings.REDIS_URL:
         cache_key = f"throttle:{key}:{window_start}"
         # add() is a no-op when the key exists; incr() is atomic in Redis.
         cache.add(cache_key, 0, timeout=window_seconds + 5)
-        return int(cache.incr(cache_key))
+        return int(cache.incr(cache_key, amount))
     table = ThrottleWindow._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (key, window_start, hits) VALUES (%s, %s, 1) "  # noqa: S608 (table name is ours)
-            f"ON CONFLICT (key, window_start) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
-            [key, window_start],
+            f"INSERT INTO {table} (key, window_start, hits) VALUES (%s, %s, %s) "  # noqa: S608 (table name is ours)
+            f"ON CONFLICT (key, window_start) DO UPDATE SET hits = {table}.hits + EXCLUDED.hits RETURNING hits",
+            [key, window_start, amount],
         )
         return int(cursor.fetchone()[0])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MORVO_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -55,6 +56,12 @@ def _embedded_secret_key() -> str:
 
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# Keys that encrypt secrets kept in the database (an inbox's provider tokens): Fernet keys,
+# comma-separated, the first one encrypting. Empty: derived from SECRET_KEY and
+# SECRET_KEY_FALLBACKS (see morvo/crypto.py).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Earlier secret keys, still accepted for signatures and secrets (Django's key rotation).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 if not DEBUG:
     if not SECRET_KEY or not ALLOWED_HOSTS:
@@ -202,6 +209,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Provider deliveries have a queue of their own, which a worker takes turns with the default
+# one: a channel message goes out while a backlog of other work (turns, a restock's
+# notifications) is still queued, instead of after it.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("outbox"))
+CELERY_TASK_ROUTES = {
+    "conversations.tasks.outbox_pump_task": {"queue": "outbox"},
+    "conversations.tasks.outbox_deliver_task": {"queue": "outbox"},
+}
+# Provider calls one worker process makes at once when an inbox has many messages to send.
+OUTBOX_SEND_THREADS = env.int("OUTBOX_SEND_THREADS", default=16)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)

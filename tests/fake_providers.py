@@ -5,7 +5,8 @@ Twilio and Chatwoot at once, by path, and refuses what the real one refuses: a m
 wrong credential is a 401 in that provider's error shape, a request missing a required field
 a 400. Every request is recorded (method, path, headers, raw body, parsed JSON or form) so
 tests assert the exact request shape. ``fail_next(n, status)`` makes the next ``n`` requests
-fail, for retries and dead letters.
+fail, for retries and dead letters; ``latency`` makes every answer take that long, and
+``max_in_flight`` tells how many requests were answered at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,13 +40,23 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    # A backlog of 5 (the default) refuses connections a burst of deliveries opens at once.
+    request_queue_size = 128
+
+
 class FakeProviders:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        # Seconds each answer takes (a real provider's round trip), and the most requests
+        # that were being answered at once.
+        self.latency = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        server = _Server(("127.0.0.1", 0), self._handler_class())
         server.daemon_threads = True
         self.server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -66,6 +78,9 @@ class FakeProviders:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Like the real APIs: HTTP/1.1, connections kept alive between requests.
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -96,11 +111,19 @@ class FakeProviders:
                 with fake._lock:
                     fake.requests.append(record)
                     failure = fake._failures.pop(0) if fake._failures else None
-                if failure is not None:
-                    self._answer(failure, {"error": {"message": "temporarily unavailable", "code": failure}})
-                    return
-                status, body = fake.route(record)
-                self._answer(status, body)
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    if fake.latency:
+                        time.sleep(fake.latency)
+                    if failure is not None:
+                        self._answer(failure, {"error": {"message": "temporarily unavailable", "code": failure}})
+                        return
+                    status, body = fake.route(record)
+                    self._answer(status, body)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
 
             do_GET = do_POST = do_PUT = _handle
 

@@ -72,7 +72,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.2):  # type: ignor
 
 
 def daphne_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "morvo.asgi:application"]
+    return [sys.executable, "-m", "morvo.runtime.web", "-b", "127.0.0.1", "-p", str(port), "morvo.asgi:application"]
 
 
 def worker_command() -> list[str]:

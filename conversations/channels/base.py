@@ -18,23 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
+from conversations.inbox_secrets import SECRET_CONFIG_KEYS
+
 if TYPE_CHECKING:
     from conversations.models import Conversation, Inbox, Message, OutboxMessage
 
-# Keys of an inbox's config that are secrets: never shown back (admin, API), only their hint.
-SECRET_CONFIG_KEYS = frozenset(
-    {
-        "access_token",
-        "app_secret",
-        "verify_token",
-        "bot_token",
-        "secret_token",
-        "auth_token",
-        "api_access_token",
-        "webhook_secret",
-        "smtp_password",
-    }
-)
 ONE_MEGABYTE = 1024 * 1024
 
 
@@ -64,7 +52,9 @@ def forbidden(message: str = "The signature does not match.") -> WebhookRejected
 class InboundEvent:
     """A provider event in Morvo's words.
 
-    ``kind`` is ``message`` (a customer wrote: ``data`` has thread, contact, message_id, text),
+    ``kind`` is ``message`` (a customer wrote: ``data`` has thread, contact, message_id, text,
+    and ``attachments`` when they sent a photo, a voice note, a file or a location; the text
+    is then the caption, possibly empty),
     ``receipt`` (``data`` has message_id and status: sent/delivered/read/failed), ``status``
     (the conversation's status changed on the provider: thread and status) or ``ignored``
     (understood, nothing to do: recorded so a retry is also ignored).
@@ -113,6 +103,27 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+# What a customer can send besides text, in Morvo's words (a message's ``content_type``).
+ATTACHMENT_KINDS = ("image", "audio", "voice", "video", "document", "sticker", "location", "contact", "file")
+
+
+def attachment(kind: str, **fields: Any) -> dict[str, str]:
+    """One thing a customer sent (a photo, a voice note, a location…), as a message's
+    ``attachments`` entry: its kind and the provider's references (an id, a URL, a MIME type,
+    coordinates), empty ones left out."""
+    found = {"type": kind if kind in ATTACHMENT_KINDS else "file"}
+    for name, value in fields.items():
+        if value is not None and value != "":
+            found[name] = str(value)[:1000]
+    return found
+
+
+def file_kind(mime_type: str) -> str:
+    """The attachment kind of a MIME type (``image/jpeg`` → image)."""
+    major = (mime_type or "").split("/", 1)[0].lower()
+    return major if major in ("image", "audio", "video") else "document"
+
+
 def text_of(value: Any, limit: int = 4000) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
@@ -126,6 +137,9 @@ class Channel:
     # ``rate_per_second`` overrides it).
     default_rate_per_second: ClassVar[int] = 20
     default_api_base_url: ClassVar[str] = ""
+    # True when a delivery is one HTTP call built by ``build_request`` and made by ``send``
+    # (the outbox then makes several at once); False when ``deliver`` does more (e-mail).
+    sends_over_http: ClassVar[bool] = True
     required_config: ClassVar[tuple[str, ...]] = ()
 
     def api_base_url(self, inbox: Inbox) -> str:
@@ -170,9 +184,15 @@ class Channel:
 
     def deliver(self, inbox: Inbox, conversation: Conversation, outbox: OutboxMessage, message: Message | None) -> str:
         """Send and return the provider's message id. Raises :class:`DeliveryError`."""
+        return self.send(self.build_request(inbox, conversation, outbox, message))
+
+    def send(self, request: OutboundRequest) -> str:
+        """Make one provider call built by :meth:`build_request` and return the provider's
+        message id. Touches neither the database nor shared state other than the process's
+        HTTP client, so the outbox runs several at once in threads. Raises
+        :class:`DeliveryError`."""
         import httpx
 
-        request = self.build_request(inbox, conversation, outbox, message)
         try:
             response = http_client().request(
                 request.method,

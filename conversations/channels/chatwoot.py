@@ -24,6 +24,7 @@ from conversations.channels.base import (
     InboundEvent,
     OutboundRequest,
     WebhookRejected,
+    attachment,
     body_hash,
     constant_time_equal,
     forbidden,
@@ -118,7 +119,17 @@ class ChatwootChannel(Channel):
         ):
             return InboundEvent(key, "ignored", {"reason": "not a contact's public message"})
         text = text_of(payload.get("content"))
-        if not text:
+        attachments = [
+            attachment(
+                {"file": "document"}.get(str(found.get("file_type")), str(found.get("file_type"))),
+                url=found.get("data_url"),
+                latitude=found.get("coordinates_lat"),
+                longitude=found.get("coordinates_long"),
+            )
+            for found in payload.get("attachments") or []
+            if isinstance(found, dict)
+        ]
+        if not text and not attachments:
             return InboundEvent(key, "ignored", {"reason": "no text"})
         contact_id = sender.get("id")
         if contact_id is None:
@@ -130,6 +141,7 @@ class ChatwootChannel(Channel):
                 "thread": str(conversation_id),
                 "message_id": str(message_id),
                 "text": text,
+                "attachments": attachments,
                 "contact": {
                     "external_id": str(contact_id if contact_id is not None else f"conversation-{conversation_id}"),
                     "name": text_of(sender.get("name"), 200),

@@ -71,6 +71,7 @@ class EmailChannel(Channel):
     max_body_bytes = 10 * 1024 * 1024
     default_rate_per_second = 10
     required_config = ("from_address",)
+    sends_over_http = False  # SMTP, threaded with the customer's last message (read here)
 
     def verify(self, inbox: Inbox, request: HttpRequest, body: bytes) -> None:
         secret = str(inbox.config.get("webhook_secret") or "")

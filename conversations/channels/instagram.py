@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conversations.channels.base import InboundEvent, OutboundRequest, json_body, malformed, text_of
+from conversations.channels.base import InboundEvent, OutboundRequest, attachment, json_body, malformed, text_of
 from conversations.channels.meta import MetaChannel
 
 if TYPE_CHECKING:
@@ -54,7 +54,15 @@ class InstagramChannel(MetaChannel):
             if not mid:
                 raise malformed("A message has no mid.")
             text = text_of(message.get("text"))
-            if message.get("is_echo") or not text:
+            attachments = [
+                attachment(
+                    {"file": "document"}.get(str(found.get("type")), str(found.get("type"))),
+                    url=(found.get("payload") or {}).get("url") if isinstance(found.get("payload"), dict) else None,
+                )
+                for found in message.get("attachments") or []
+                if isinstance(found, dict)
+            ]
+            if message.get("is_echo") or (not text and not attachments):
                 return [InboundEvent(f"message:{mid}", "ignored", {"reason": "echo" if message.get("is_echo") else ""})]
             return [
                 InboundEvent(
@@ -64,6 +72,7 @@ class InstagramChannel(MetaChannel):
                         "thread": sender,
                         "message_id": mid,
                         "text": text,
+                        "attachments": attachments,
                         "contact": {"external_id": sender},
                     },
                 )

@@ -14,6 +14,7 @@ from conversations.channels.base import (
     Channel,
     InboundEvent,
     OutboundRequest,
+    attachment,
     constant_time_equal,
     forbidden,
     json_body,
@@ -54,7 +55,8 @@ class TelegramChannel(Channel):
             raise malformed("A message has a chat and a message_id.")
         chat_id = str(chat["id"])
         text = text_of(message.get("text")) or text_of(message.get("caption"))
-        if not text or "edited_message" in update:
+        attachments = _attachments(message)
+        if (not text and not attachments) or "edited_message" in update:
             return [InboundEvent(f"update:{update['update_id']}", "ignored", {})]
         found = message.get("from")
         sender: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -68,6 +70,7 @@ class TelegramChannel(Channel):
                     "thread": chat_id,
                     "message_id": message_id,
                     "text": text,
+                    "attachments": attachments,
                     "contact": {
                         "external_id": str(sender.get("id") or chat_id),
                         "name": text_of(name, 200),
@@ -92,3 +95,35 @@ class TelegramChannel(Channel):
             chat = (result.get("chat") or {}).get("id", "")
             return f"{chat}:{result.get('message_id')}" if chat != "" else str(result.get("message_id") or "")
         return ""
+
+
+def _attachments(message: dict[str, Any]) -> list[dict[str, str]]:
+    """What a Telegram message carries besides text, by the Bot API's ``file_id`` (fetched
+    with ``getFile``): the largest size of a photo, a voice note, a file, a location…"""
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+        return [attachment("image", id=photo[-1].get("file_id"))]
+    for key, kind in (
+        ("voice", "voice"),
+        ("audio", "audio"),
+        ("video", "video"),
+        ("video_note", "video"),
+        ("animation", "video"),
+        ("document", "document"),
+        ("sticker", "sticker"),
+    ):
+        media = message.get(key)
+        if isinstance(media, dict):
+            return [
+                attachment(
+                    kind, id=media.get("file_id"), mime_type=media.get("mime_type"), filename=media.get("file_name")
+                )
+            ]
+    location = message.get("location")
+    if isinstance(location, dict):
+        return [attachment("location", latitude=location.get("latitude"), longitude=location.get("longitude"))]
+    card = message.get("contact")
+    if isinstance(card, dict):
+        name = " ".join(part for part in (card.get("first_name"), card.get("last_name")) if part)
+        return [attachment("contact", name=name, phone=card.get("phone_number"))]
+    return []

@@ -23,7 +23,9 @@ from conversations.channels.base import (
     Channel,
     InboundEvent,
     OutboundRequest,
+    attachment,
     constant_time_equal,
+    file_kind,
     forbidden,
     malformed,
     text_of,
@@ -84,7 +86,18 @@ class TwilioChannel(Channel):
         text = text_of(params.get("Body"))
         if not sender:
             raise malformed("An inbound SMS has a sender.")
-        if not text:
+        attachments = [
+            attachment(file_kind(params.get(f"MediaContentType{index}", "")), url=params.get(f"MediaUrl{index}"),
+                       mime_type=params.get(f"MediaContentType{index}"))
+            for index in range(min(_media_count(params), 10))
+            if params.get(f"MediaUrl{index}")
+        ]  # fmt: skip
+        if params.get("Latitude") and params.get("Longitude"):
+            attachments.append(
+                attachment("location", latitude=params["Latitude"], longitude=params["Longitude"],
+                           name=params.get("Label"), address=params.get("Address"))
+            )  # fmt: skip
+        if not text and not attachments:
             return [InboundEvent(f"message:{sid}", "ignored", {})]
         return [
             InboundEvent(
@@ -94,6 +107,7 @@ class TwilioChannel(Channel):
                     "thread": sender,
                     "message_id": sid,
                     "text": text,
+                    "attachments": attachments,
                     "contact": {"external_id": sender, "phone": sender},
                 },
             )
@@ -124,3 +138,10 @@ class TwilioChannel(Channel):
 
     def provider_message_id(self, response_body: Any) -> str:
         return str(response_body.get("sid") or "") if isinstance(response_body, dict) else ""
+
+
+def _media_count(params: dict[str, str]) -> int:
+    try:
+        return max(0, int(params.get("NumMedia") or 0))
+    except ValueError:
+        return 0

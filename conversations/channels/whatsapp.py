@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from conversations.channels.base import InboundEvent, OutboundRequest, json_body, malformed, text_of
+from conversations.channels.base import InboundEvent, OutboundRequest, attachment, json_body, malformed, text_of
 from conversations.channels.meta import MetaChannel
 
 if TYPE_CHECKING:
@@ -72,9 +72,12 @@ class WhatsAppChannel(MetaChannel):
                     ((item.get("interactive") or {}).get("button_reply") or {}).get("title")
                 )
             else:
-                text = text_of(((item.get(kind) or {}) if isinstance(kind, str) else {}).get("caption"))
+                media = item.get(kind) if isinstance(kind, str) else None
+                text = text_of(media.get("caption")) if isinstance(media, dict) else ""
             message_id = str(item["id"])
-            if not text:
+            attachments = _attachments(item)
+            if not text and not attachments:
+                # A reaction, an order, a system notice, a type the API calls "unsupported".
                 events.append(InboundEvent(f"message:{message_id}", "ignored", {"reason": f"type {kind}"}))
                 continue
             events.append(
@@ -85,6 +88,7 @@ class WhatsAppChannel(MetaChannel):
                         "thread": sender,
                         "message_id": message_id,
                         "text": text,
+                        "attachments": attachments,
                         "sent_at": _timestamp(item.get("timestamp")),
                         "contact": {"external_id": sender, "name": names.get(sender, ""), "phone": f"+{sender}"},
                     },
@@ -143,3 +147,40 @@ class WhatsAppChannel(MetaChannel):
         if isinstance(messages, list) and messages and isinstance(messages[0], dict):
             return str(messages[0].get("id") or "")
         return ""
+
+
+def _attachments(item: dict[str, Any]) -> list[dict[str, str]]:
+    """What a WhatsApp message carries besides text: media (by its media id, fetched with the
+    Graph API's media endpoint), a location, shared contacts."""
+    kind = item.get("type")
+    media = item.get(kind) if isinstance(kind, str) else None
+    if kind in ("image", "audio", "video", "document", "sticker") and isinstance(media, dict):
+        return [
+            attachment(
+                "voice" if kind == "audio" and media.get("voice") else kind,
+                id=media.get("id"),
+                mime_type=media.get("mime_type"),
+                filename=media.get("filename"),
+            )
+        ]
+    if kind == "location" and isinstance(media, dict):
+        return [
+            attachment(
+                "location",
+                latitude=media.get("latitude"),
+                longitude=media.get("longitude"),
+                name=media.get("name"),
+                address=media.get("address"),
+            )
+        ]
+    if kind == "contacts" and isinstance(item.get("contacts"), list):
+        return [
+            attachment(
+                "contact",
+                name=(card.get("name") or {}).get("formatted_name"),
+                phone=next((phone.get("phone") for phone in card.get("phones") or [] if isinstance(phone, dict)), None),
+            )
+            for card in item["contacts"]
+            if isinstance(card, dict)
+        ]
+    return []

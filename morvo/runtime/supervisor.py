@@ -80,7 +80,17 @@ def main() -> int:
 
     python = sys.executable
     commands = {
-        "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", "morvo.asgi:application"],
+        "web": [
+            python,
+            "-m",
+            "morvo.runtime.web",
+            "-b",
+            host,
+            "-p",
+            str(port),
+            "--proxy-headers",
+            "morvo.asgi:application",
+        ],
         "worker": [
             python,
             "-m",

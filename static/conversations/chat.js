@@ -453,6 +453,13 @@
       case "status":
         setHandledBy(frame.handled_by);
         break;
+      case "conversation":
+        // The conversation was replaced (an empty one pruned while the page stayed open):
+        // reconnect to the new one from now on.
+        if (typeof frame.socket_path === "string" && frame.socket_path.indexOf("/ws/chat/") === 0) {
+          config.socketPath = frame.socket_path;
+        }
+        break;
       case "error":
         onError(frame);
         break;

@@ -190,3 +190,11 @@ def canned_reply(tenant: Any, conversation: Any, message: Any) -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(content=f"Canned answer to: {message.content}", metadata={}, language="en")
+
+
+def instagram_messaging(*events: dict[str, Any]) -> dict[str, Any]:
+    """An Instagram webhook carrying ``events`` (its ``messaging`` entries)."""
+    return {
+        "object": "instagram",
+        "entry": [{"id": "17841400000000000", "time": 1750000000, "messaging": list(events)}],
+    }

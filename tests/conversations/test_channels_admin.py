@@ -26,13 +26,6 @@ def english(settings) -> None:
     settings.LANGUAGE_CODE = "en"
 
 
-@pytest.fixture
-def providers() -> Any:
-    server = fp.FakeProviders()
-    yield server
-    server.close()
-
-
 @pytest.fixture(autouse=True)
 def tasks_run_at_once(monkeypatch) -> Any:
     monkeypatch.setattr("conversations.realtime.push_message", lambda message: None)

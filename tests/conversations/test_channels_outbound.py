@@ -13,26 +13,15 @@ from django.utils import timezone
 from conversations import services
 from conversations.models import Conversation, Message, OutboxMessage
 from conversations.tasks import outbox_deliver_task
-from morvo.celery import app as celery_app
 from morvo.models import Membership
 from tests import fake_providers as fp
 from tests.conversations.channel_helpers import canned_reply, make_conversation, make_inbox
 from tests.factories import ContactFactory, MembershipFactory, TenantFactory, UserFactory
 
 
-@pytest.fixture
-def providers() -> Any:
-    server = fp.FakeProviders()
-    yield server
-    server.close()
-
-
 @pytest.fixture(autouse=True)
-def tasks_run_at_once() -> Any:
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
+def tasks_run_at_once(eager: Any) -> None:
+    """Every test here delivers in the test's thread."""
 
 
 @pytest.fixture
@@ -453,22 +442,6 @@ def test_the_per_channel_rate_limit_defers_what_is_over_it(
 
     assert services.outbox_deliver(world.tenant, last.pk) == "sent"
     assert [r.form["Body"] for r in providers.requests] == ["message 0", "message 1", "message 2"]
-
-
-def test_a_burst_over_the_rate_queues_up_in_order_instead_of_retrying_every_second(two_tenants, monkeypatch):
-    from conversations.channels import adapter_for
-
-    world = two_tenants.a
-    inbox = make_inbox(world.tenant, "sms", "http://127.0.0.1:9", rate_per_second=2)
-    monkeypatch.setattr("time.time", lambda: 1_900_000_000.5)
-    monkeypatch.setattr("random.random", lambda: 0.25)
-    waits = [services._rate_wait(world.tenant, inbox, adapter_for("sms")) for _ in range(7)]
-    # Two go now; the next two a second later, the two after those two seconds later...
-    assert waits == [0.0, 0.0, 1.25, 1.25, 2.25, 2.25, 3.25]
-    # Another business's inbox has a count of its own.
-    theirs = two_tenants.b.tenant
-    other = make_inbox(theirs, "sms", "http://127.0.0.1:9", rate_per_second=2)
-    assert services._rate_wait(theirs, other, adapter_for("sms")) == 0.0
 
 
 def test_a_turn_reply_in_a_channel_inbox_goes_out_through_the_outbox(

@@ -13,7 +13,6 @@ from django.utils import timezone
 from conversations import services, tasks
 from conversations.models import Message, OutboxMessage, WebhookEvent
 from morvo.celery import app as celery_app
-from tests import fake_providers as fp
 from tests.conversations.channel_helpers import (
     canned_reply,
     dumps,
@@ -24,27 +23,9 @@ from tests.conversations.channel_helpers import (
 )
 
 
-@pytest.fixture
-def providers() -> Any:
-    server = fp.FakeProviders()
-    yield server
-    server.close()
-
-
 @pytest.fixture(autouse=True)
-def quiet(monkeypatch) -> None:
+def quiet(monkeypatch, quiet_realtime) -> None:
     monkeypatch.setattr("agents_app.pipeline.handle_turn", canned_reply)
-    for name in ("push_message", "push_inbox", "push_status"):
-        monkeypatch.setattr(f"conversations.realtime.{name}", lambda *args: None)
-    monkeypatch.setattr("conversations.realtime.push_typing", lambda *args: None)
-
-
-@pytest.fixture
-def eager() -> Any:
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def test_the_beat_fans_out_only_to_tenants_with_work(two_tenants, providers, monkeypatch):

@@ -389,3 +389,44 @@ async def test_after_the_prune_the_visitor_gets_a_fresh_conversation_that_works(
     )()
     assert stored == [(ack["message_id"], "hello")]
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_visitor_whose_open_page_outlived_the_prune_writes_into_a_new_conversation(tenant_world: Any) -> None:
+    client = Client()
+    slug = tenant_world.tenant.slug
+    page = await database_sync_to_async(client.get)(f"/c/{slug}/")
+    cookie = page.cookies[COOKIE_NAME].value
+    pruned = await database_sync_to_async(Conversation.objects.for_tenant(tenant_world.tenant).get)()
+    headers = [(b"cookie", f"{COOKIE_NAME}={cookie}".encode())]
+    socket = WebsocketCommunicator(application, f"/ws/chat/{pruned.pk}/", headers=headers)
+    assert (await socket.connect())[0]
+    assert (await socket.receive_json_from(timeout=10))["type"] == "status"
+    # The page stays open past the cutoff; the prune removes its (still empty) conversation.
+    await database_sync_to_async(aged)(pruned, 25)
+    assert await database_sync_to_async(services.empty_visitor_conversations_prune)() == 1
+
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        await socket.send_json_to({"type": "user_message", "content": "still there?", "client_message_id": "c-9"})
+        frames = []
+        while not any(frame["type"] == "message" and frame["role"] == "assistant" for frame in frames):
+            frames.append(await socket.receive_json_from(timeout=30))
+            assert len(frames) < 10
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+    fresh = await database_sync_to_async(Conversation.objects.for_tenant(tenant_world.tenant).get)()
+    assert fresh.pk != pruned.pk and fresh.visitor_id == visitor_id_from_cookie(cookie)
+    kinds = [frame["type"] for frame in frames]
+    # The page learns where to reconnect before the acknowledgement, and the reply reaches
+    # this socket (it joined the new conversation).
+    assert kinds.index("conversation") < kinds.index("ack")
+    moved = frames[kinds.index("conversation")]
+    assert moved == {"type": "conversation", "id": fresh.pk, "socket_path": f"/ws/chat/{fresh.pk}/"}
+    stored = await database_sync_to_async(
+        lambda: list(Message.objects.all_tenants().filter(conversation=fresh).values_list("role", "content"))
+    )()
+    assert stored[0] == ("user", "still there?") and [role for role, _ in stored] == ["user", "assistant"]
+    await socket.disconnect()

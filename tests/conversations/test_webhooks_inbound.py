@@ -26,6 +26,7 @@ from tests.conversations.channel_helpers import (
     chatwoot_headers,
     chatwoot_message,
     dumps,
+    instagram_messaging,
     make_conversation,
     make_inbox,
     meta_headers,
@@ -38,13 +39,6 @@ from tests.conversations.channel_helpers import (
 @pytest.fixture(autouse=True)
 def english(settings) -> None:
     settings.LANGUAGE_CODE = "en"
-
-
-@pytest.fixture
-def providers() -> Any:
-    server = fp.FakeProviders()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -362,29 +356,20 @@ def test_telegram_without_the_secret_token_stores_nothing(two_tenants, headers, 
 def test_instagram_message_echo_and_delivery(two_tenants, providers, django_capture_on_commit_callbacks):
     world = two_tenants.a
     inbox = make_inbox(world.tenant, "instagram", providers.url)
-    payload = {
-        "object": "instagram",
-        "entry": [
-            {
-                "id": "17841400000000000",
-                "time": 1750000000,
-                "messaging": [
-                    {
-                        "sender": {"id": "6400000000000001"},
-                        "recipient": {"id": "17841400000000000"},
-                        "timestamp": 1750000000000,
-                        "message": {"mid": "aWdfZAG1faXRlbToxMjM", "text": "Do you ship to Jeddah?"},
-                    },
-                    {
-                        "sender": {"id": "17841400000000000"},
-                        "recipient": {"id": "6400000000000001"},
-                        "timestamp": 1750000000001,
-                        "message": {"mid": "echo-1", "text": "our own", "is_echo": True},
-                    },
-                ],
-            }
-        ],
-    }
+    payload = instagram_messaging(
+        {
+            "sender": {"id": "6400000000000001"},
+            "recipient": {"id": "17841400000000000"},
+            "timestamp": 1750000000000,
+            "message": {"mid": "aWdfZAG1faXRlbToxMjM", "text": "Do you ship to Jeddah?"},
+        },
+        {
+            "sender": {"id": "17841400000000000"},
+            "recipient": {"id": "6400000000000001"},
+            "timestamp": 1750000000001,
+            "message": {"mid": "echo-1", "text": "our own", "is_echo": True},
+        },
+    )
     body = dumps(payload)
 
     response = post(url_of(inbox), body, django_capture_on_commit_callbacks, **meta_headers(body))

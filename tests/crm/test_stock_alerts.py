@@ -169,6 +169,11 @@ def test_a_failing_send_leaves_the_alert_pending_and_the_others_go(monkeypatch):
             raise ConnectionError("provider down")
         return real_send(tenant_, conversation, content, **kwargs)
 
+    def refuse_the_batch(tenant_, items):
+        raise ConnectionError("the batch could not be written")
+
+    # The batch is refused, so each alert is sent on its own: one failing leaves the other sent.
+    monkeypatch.setattr("conversations.services.messages_send_outbound", refuse_the_batch)
     monkeypatch.setattr(services, "_send_outbound", send)
     counts = services.stock_alerts_notify(tenant, product.pk)
 
@@ -327,3 +332,31 @@ def test_a_product_with_many_waiting_gets_parallel_jobs(settings, enqueued, djan
         services.product_update(tenant, few.pk, stock_quantity=1)
 
     assert enqueued == [(tenant.pk, many.pk)] * 3 + [(tenant.pk, few.pk)]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_alerts_is_notified_in_a_few_statements_whatever_its_size():
+    """The notifications of a batch are written together: 10 or 40 customers, the same
+    number of statements (about twelve; one by one it was a dozen per customer)."""
+    from tests.conversations.channel_helpers import make_conversation, make_inbox
+
+    def statements(count: int) -> int:
+        tenant = TenantFactory()
+        product = ProductFactory(tenant=tenant, stock_quantity=0)
+        inbox = make_inbox(tenant, "telegram")
+        for n in range(count):
+            contact = ContactFactory(tenant=tenant, language="ar" if n % 2 else "en")
+            conversation = make_conversation(tenant, inbox, f"77{n}", contact=contact)
+            services.stock_alert_create(tenant, contact=contact, product=product, conversation=conversation)
+        Product.objects.for_tenant(tenant).filter(pk=product.pk).update(stock_quantity=3)
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            counts = services.stock_alerts_notify(tenant, product.pk)
+        assert counts["notified"] == count
+        assert len(alert_messages(tenant)) == count
+        return len(queries)
+
+    small, large = statements(10), statements(40)
+    assert small == large
+    assert large <= 15

@@ -158,3 +158,35 @@ def test_readyz_reports_every_dependency(db: Any, daphne: int, worker: Any, tmp_
     assert status == 200, body
     assert body["status"] == "ready"
     assert set(body["checks"]) == {"database", "channel_layer", "broker", "heartbeat"}
+
+
+def test_the_web_process_logs_webhook_urls_without_their_token(two_tenants: Any, tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    from tests.conversations.channel_helpers import make_inbox
+
+    inbox = make_inbox(two_tenants.a.tenant, "telegram")
+    port = live.free_port()
+    log = tmp_path / "daphne.log"
+    with live.running(live.daphne_command(port), live.live_env(), log):
+        live.wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/telegram/{inbox.secret}/", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no secret-token header: 401
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+        text = live.wait_until(lambda: "/webhooks/telegram/" in log.read_text() and log.read_text(), timeout=10)
+    assert '"POST /webhooks/telegram/••••/" 401' in text
+    assert inbox.secret not in text
+    assert '"GET /healthz" 200' in text  # other paths as they were
+
+
+def test_the_access_log_mask_keeps_everything_but_the_token() -> None:
+    from morvo.runtime.web import mask_path
+
+    assert mask_path("/webhooks/whatsapp/abc123XYZ/") == "/webhooks/whatsapp/••••/"
+    assert mask_path("/webhooks/chatwoot/abc123XYZ") == "/webhooks/chatwoot/••••"
+    assert mask_path("/api/v1/conversations/12/") == "/api/v1/conversations/12/"
+    assert mask_path("/ws/chat/7/") == "/ws/chat/7/"

@@ -1,0 +1,39 @@
+"""Model fields of the platform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models
+
+from morvo import crypto
+
+
+class SecretsJSONField(models.JSONField):  # type: ignore[type-arg]
+    """A JSON object whose values under ``secret_keys`` are stored encrypted (see
+    ``morvo.crypto``) and read back in plain text; the other keys are stored as they are, so
+    they stay queryable. Only top-level string values are encrypted."""
+
+    def __init__(self, *args: Any, secret_keys: Iterable[str] = (), **kwargs: Any) -> None:
+        self.secret_keys = tuple(sorted(secret_keys))
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["secret_keys"] = list(self.secret_keys)
+        return name, path, args, kwargs
+
+    def _map(self, value: Any, change: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: change(item) if key in self.secret_keys and isinstance(item, str) and item else item
+            for key, item in value.items()
+        }
+
+    def get_prep_value(self, value: Any) -> Any:
+        return super().get_prep_value(self._map(value, crypto.encrypt))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return self._map(super().from_db_value(value, expression, connection), crypto.decrypt)
