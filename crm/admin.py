@@ -423,13 +423,31 @@ class StockAlertQueueAdmin(TenantScopedModelAdmin):
 
 
 class StoreConnectionForm(TenantScopedModelForm):
+    """The secret is never sent back to the browser: left empty on a change, the stored one
+    is kept."""
+
     consumer_secret = forms.CharField(
-        label=_("consumer secret"), widget=forms.PasswordInput(render_value=True), max_length=200
+        label=_("consumer secret"), widget=forms.PasswordInput(render_value=False), max_length=200, required=False
     )
 
     class Meta:
         model = StoreConnection
         fields = ["name", "kind", "base_url", "consumer_key", "consumer_secret", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["consumer_secret"].help_text = _(
+                "Stored. Leave empty to keep it; type a new one to replace it."
+            )
+
+    def clean_consumer_secret(self) -> str:
+        secret = str(self.cleaned_data.get("consumer_secret") or "")
+        if secret:
+            return secret
+        if self.instance.pk:
+            return str(self.instance.consumer_secret)
+        raise forms.ValidationError(_("This field is required."))
 
 
 @admin.register(StoreConnection)

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from morvo.fields import EncryptedCharField
 from morvo.tenancy import TenantScopedModel
 
 
@@ -488,7 +489,7 @@ class StoreConnection(TenantScopedModel):
     name = models.CharField(_("name"), max_length=120)
     base_url = models.URLField(_("store address"), help_text=_("For example https://shop.example.com"))
     consumer_key = models.CharField(_("consumer key"), max_length=200)
-    consumer_secret = models.CharField(_("consumer secret"), max_length=200)
+    consumer_secret = EncryptedCharField(_("consumer secret"), max_length=600)
     is_active = models.BooleanField(_("active"), default=True)
     last_synced_at = models.DateTimeField(_("last sync"), null=True, blank=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True, editable=False)

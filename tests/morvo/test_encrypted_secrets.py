@@ -111,3 +111,41 @@ def test_the_migration_encrypts_configs_written_before_it(two_tenants: Any) -> N
 
     assert crypto.is_encrypted(stored_config(inbox)["api_access_token"])
     assert Inbox.objects.for_tenant(two_tenants.a.tenant).get(pk=inbox.pk).config == plain
+
+
+def test_a_store_connections_secret_is_encrypted_and_never_sent_back_by_the_admin(two_tenants: Any) -> None:
+    from crm.models import StoreConnection
+
+    web = two_tenants.a.web
+    data = {
+        "name": "Shop",
+        "kind": "woocommerce",
+        "base_url": "https://shop.example.com",
+        "consumer_key": "ck_0123456789",
+        "consumer_secret": "cs_the_stores_secret_0123456789",
+        "is_active": "on",
+    }
+    assert web.post("/admin/crm/storeconnection/add/", data).status_code == 302
+    connection = StoreConnection.objects.for_tenant(two_tenants.a.tenant).get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT consumer_secret FROM crm_storeconnection WHERE id = %s", [connection.pk])
+        stored = cursor.fetchone()[0]
+    assert crypto.is_encrypted(stored) and "cs_the_stores_secret" not in stored
+    assert connection.consumer_secret == "cs_the_stores_secret_0123456789"
+
+    page = web.get(f"/admin/crm/storeconnection/{connection.pk}/change/").content.decode()
+    assert "cs_the_stores_secret" not in page
+    # Left empty, the stored secret stays; typed, it is replaced.
+    change = f"/admin/crm/storeconnection/{connection.pk}/change/"
+    assert web.post(change, {**data, "consumer_secret": "", "name": "Shop 2"}).status_code == 302
+    connection.refresh_from_db()
+    assert (connection.name, connection.consumer_secret) == ("Shop 2", "cs_the_stores_secret_0123456789")
+    assert web.post(change, {**data, "consumer_secret": "cs_new"}).status_code == 302
+    connection.refresh_from_db()
+    assert connection.consumer_secret == "cs_new"
+    # A new connection needs one.
+    refused = web.post("/admin/crm/storeconnection/add/", {**data, "name": "Other", "consumer_secret": ""})
+    assert refused.status_code == 200
+    assert StoreConnection.objects.for_tenant(two_tenants.a.tenant).count() == 1
+    # Another tenant's connection is a 404 in the admin.
+    assert two_tenants.b.web.get(change).status_code == 404
