@@ -126,23 +126,23 @@ def test_a_store_connections_secret_is_encrypted_and_never_sent_back_by_the_admi
         "is_active": "on",
     }
     assert web.post("/admin/crm/storeconnection/add/", data).status_code == 302
-    connection = StoreConnection.objects.for_tenant(two_tenants.a.tenant).get()
+    store = StoreConnection.objects.for_tenant(two_tenants.a.tenant).get()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT consumer_secret FROM crm_storeconnection WHERE id = %s", [connection.pk])
+        cursor.execute("SELECT consumer_secret FROM crm_storeconnection WHERE id = %s", [store.pk])
         stored = cursor.fetchone()[0]
     assert crypto.is_encrypted(stored) and "cs_the_stores_secret" not in stored
-    assert connection.consumer_secret == "cs_the_stores_secret_0123456789"
+    assert store.consumer_secret == "cs_the_stores_secret_0123456789"
 
-    page = web.get(f"/admin/crm/storeconnection/{connection.pk}/change/").content.decode()
+    page = web.get(f"/admin/crm/storeconnection/{store.pk}/change/").content.decode()
     assert "cs_the_stores_secret" not in page
     # Left empty, the stored secret stays; typed, it is replaced.
-    change = f"/admin/crm/storeconnection/{connection.pk}/change/"
+    change = f"/admin/crm/storeconnection/{store.pk}/change/"
     assert web.post(change, {**data, "consumer_secret": "", "name": "Shop 2"}).status_code == 302
-    connection.refresh_from_db()
-    assert (connection.name, connection.consumer_secret) == ("Shop 2", "cs_the_stores_secret_0123456789")
+    store.refresh_from_db()
+    assert (store.name, store.consumer_secret) == ("Shop 2", "cs_the_stores_secret_0123456789")
     assert web.post(change, {**data, "consumer_secret": "cs_new"}).status_code == 302
-    connection.refresh_from_db()
-    assert connection.consumer_secret == "cs_new"
+    store.refresh_from_db()
+    assert store.consumer_secret == "cs_new"
     # A new connection needs one.
     refused = web.post("/admin/crm/storeconnection/add/", {**data, "name": "Other", "consumer_secret": ""})
     assert refused.status_code == 200
