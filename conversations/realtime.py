@@ -61,7 +61,7 @@ def _send(tenant_id: int, conversation_id: int, event: dict[str, Any]) -> None:
 
 
 def push_message(message: Message) -> None:
-    _send(message.tenant_id, message.conversation_id, {"type": "chat.message", "message": message_to_wire(message)})
+    push_messages([message])
 
 
 def push_messages(messages: list[Message]) -> None:
@@ -84,14 +84,7 @@ def push_typing(conversation: Conversation, role: str) -> None:
 def push_inbox(conversation: Conversation) -> None:
     """Tell the operators' live list that a conversation changed (fresh from the database).
     A customer conversation nobody wrote in yet is not on that list: nothing is pushed."""
-    fresh = conversations_listed_for_operators(
-        Conversation.objects.all_tenants().filter(tenant_id=conversation.tenant_id, pk=conversation.pk)
-    ).first()
-    if fresh is None:
-        return
-    group_send(
-        inbox_group(conversation.tenant_id), {"type": "inbox.conversation", "conversation": conversation_to_wire(fresh)}
-    )
+    push_inbox_many([conversation])
 
 
 def push_inbox_many(conversations: list[Conversation]) -> None:

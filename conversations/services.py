@@ -848,12 +848,11 @@ def _outbox_rows(tenant: Tenant, inbox: Inbox, ids: list[int]) -> list[OutboxMes
     return rows
 
 
-def _outbox_release(tenant: Tenant, rows: list[OutboxMessage], wait: float) -> None:
-    """Hand claimed rows back, due again in ``wait`` seconds (the inbox's rate is used up)."""
+def _outbox_release(tenant: Tenant, rows: list[OutboxMessage], due_at: Any) -> None:
+    """Hand claimed rows back without counting an attempt, due again at ``due_at`` (the
+    inbox's rate is used up, or an earlier row of their conversation waits for a retry)."""
     OutboxMessage.objects.for_tenant(tenant).filter(pk__in=[row.pk for row in rows]).update(
-        status=OutboxMessage.Status.PENDING,
-        claimed_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=wait),
+        status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=due_at
     )
 
 
@@ -1023,7 +1022,7 @@ def _outbox_deliver_claimed(tenant: Tenant, inbox: Inbox, rows: list[OutboxMessa
     granted, wait = _outbox_rate_take(tenant, inbox, adapter, len(rows))
     rows, over = rows[:granted], rows[granted:]
     if over:
-        _outbox_release(tenant, over, wait)
+        _outbox_release(tenant, over, timezone.now() + timedelta(seconds=wait))
         outcomes.update((row.pk, "throttled") for row in over)
     now = timezone.now()
     sendable: list[OutboxMessage] = []
@@ -1060,10 +1059,8 @@ def _outbox_deliver_claimed(tenant: Tenant, inbox: Inbox, rows: list[OutboxMessa
             sent.append((row, result))
             outcomes[row.pk] = "sent"
     _outbox_sent_save(tenant, sent)
-    for row in held:  # due with the row it waits for, and sent after it (claims go by id)
-        OutboxMessage.objects.for_tenant(tenant).filter(pk=row.pk).update(
-            status=OutboxMessage.Status.PENDING, claimed_at=None, next_attempt_at=retry_at[row.conversation_id]
-        )
+    for conversation_id, due_at in retry_at.items():  # due with the row they wait for, sent after it
+        _outbox_release(tenant, [row for row in held if row.conversation_id == conversation_id], due_at)
     return wait
 
 
