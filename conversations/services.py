@@ -97,11 +97,15 @@ def message_post(
     author: Any = None,
     metadata: dict[str, Any] | None = None,
     content_type: str = "text",
+    external_id: str = "",
 ) -> tuple[Message, bool]:
     """Persist a message, idempotent on ``client_message_id``; returns (message, created).
 
     A new user message in a conversation the AI handles starts a turn (after commit); every
     new message is pushed to the conversation's sockets (notes only reach staff).
+    ``external_id`` is the provider's id of a message that came in from a channel: a
+    customer's such message also moves the conversation's ``customer_last_message_at``
+    (WhatsApp's 24-hour window counts from it).
     """
     if conversation.tenant_id != tenant.pk:
         raise Conversation.DoesNotExist
@@ -125,10 +129,13 @@ def message_post(
                 author=author,
                 metadata=metadata or {},
                 content_type=content_type[:20],
+                external_id=external_id[:255],
             )
             changes: dict[str, Any] = {"last_activity_at": message.created_at}
             if role == Message.Role.USER:
                 changes["unread_for_agents"] = F("unread_for_agents") + 1
+                if external_id:
+                    changes["customer_last_message_at"] = message.created_at
                 if not conversation.language and not message.metadata.get("attachment_only"):
                     changes["language"] = reply_language(content, tenant.default_language)
                 if conversation.status == Conversation.Status.RESOLVED:
@@ -155,7 +162,7 @@ def message_post(
         if starts_turn:
             from conversations.tasks import conversation_turn_task
 
-            conversation_turn_task.delay(tenant.pk, message.pk)
+            realtime.after_pushes(lambda: conversation_turn_task.delay(tenant.pk, message.pk))
 
     transaction.on_commit(after_commit)
     return message, True
@@ -1344,7 +1351,7 @@ def inbound_message_receive(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) 
         metadata["attachments"] = attachments
         if not text:
             metadata["attachment_only"] = True
-    message, created = message_post(
+    message, _created = message_post(
         tenant,
         conversation,
         content=text or attachments_summary(attachments),
@@ -1352,13 +1359,8 @@ def inbound_message_receive(tenant: Tenant, inbox: Inbox, data: dict[str, Any]) 
         client_message_id=_client_message_key(inbox.channel_type, message_id),
         metadata=metadata,
         content_type=str(attachments[0]["type"]) if attachments else "text",
+        external_id=message_id,
     )
-    if created:
-        Message.objects.for_tenant(tenant).filter(pk=message.pk).update(external_id=message_id[:255])
-        message.external_id = message_id[:255]
-        Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
-            customer_last_message_at=message.created_at
-        )
     return message
 
 

@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from conversations import services
+from conversations import realtime, services
 from conversations.models import Message, OutboxMessage, WebhookEvent
 from morvo.celery import tenant_task
 from morvo.models import Tenant
 
 logger = logging.getLogger(__name__)
+
+# The longest a batch of webhook events holds its socket pushes back.
+WEBHOOK_PUSH_SECONDS = 0.05
 
 
 @tenant_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5, ignore_result=True)
@@ -55,15 +59,20 @@ def webhook_event_process_task(tenant: Tenant, event_id: int) -> str:
 @tenant_task(ignore_result=True)
 def webhook_events_process_task(tenant: Tenant, event_ids: list[int]) -> dict[str, int]:
     """Process a batch of accepted webhook events, each on its own (one failing leaves the
-    others done; it stays pending for the beat job to retry). Idempotent like the single task."""
+    others done; it stays pending for the beat job to retry). Idempotent like the single task.
+    The socket pushes of the batch go out together, at least every
+    :data:`WEBHOOK_PUSH_SECONDS`."""
     outcomes: dict[str, int] = {}
-    for event_id in event_ids:
-        try:
-            outcome = services.webhook_event_process(tenant, event_id)
-        except Exception:
-            logger.exception("webhook event %s of tenant %s failed; the beat job retries it", event_id, tenant.pk)
-            outcome = "failed"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    with realtime.gathered() as pushes:
+        for event_id in event_ids:
+            try:
+                outcome = services.webhook_event_process(tenant, event_id)
+            except Exception:
+                logger.exception("webhook event %s of tenant %s failed; the beat job retries it", event_id, tenant.pk)
+                outcome = "failed"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if time.monotonic() - pushes.flushed_at >= WEBHOOK_PUSH_SECONDS:
+                pushes.flush()
     return outcomes
 
 
