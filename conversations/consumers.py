@@ -172,16 +172,21 @@ class ChatConsumer(JsonFrameConsumer):
                 found = existing.first()
                 if found is not None:
                     return found, False
-            window = int(time.time() // 60 * 60)
-            if core_services.throttle_hit(f"chat:{self.sender_key}", window, 60) > MESSAGES_PER_MINUTE:
-                raise services.ChatError("rate_limited", f"Slow down: at most {MESSAGES_PER_MINUTE} messages a minute.")
             conversation = Conversation.objects.for_tenant(self.tenant).filter(pk=self.conversation.pk).first()
             if conversation is None:
                 if self.is_staff:
                     raise Conversation.DoesNotExist
                 # An empty visitor conversation is pruned after a day: a visitor who kept the
-                # page open that long and now writes gets a new one, not an error.
-                raise _Moved(services.conversation_start_visitor(self.tenant, self.visitor_id))
+                # page open that long and now writes goes on in their latest open one (another
+                # tab's), else a new one, not an error. Checked before the rate limit, so the
+                # message is counted once, when it is posted there.
+                raise _Moved(
+                    selectors.visitor_conversation_latest(self.tenant, self.visitor_id)
+                    or services.conversation_start_visitor(self.tenant, self.visitor_id)
+                )
+            window = int(time.time() // 60 * 60)
+            if core_services.throttle_hit(f"chat:{self.sender_key}", window, 60) > MESSAGES_PER_MINUTE:
+                raise services.ChatError("rate_limited", f"Slow down: at most {MESSAGES_PER_MINUTE} messages a minute.")
             role = (
                 Message.Role.AGENT
                 if self.is_staff and conversation.kind == Conversation.Kind.CUSTOMER

@@ -42,6 +42,18 @@ def conversation_for_visitor(conversation_id: int, visitor_id: str) -> Conversat
     )
 
 
+def visitor_conversation_latest(tenant: Tenant, visitor_id: str) -> Conversation | None:
+    """The visitor's latest conversation with this tenant that is not resolved."""
+    return (
+        Conversation.objects.for_tenant(tenant)
+        .filter(kind=Conversation.Kind.CUSTOMER, visitor_id=visitor_id)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .select_related("contact")
+        .order_by("-last_activity_at", "-id")
+        .first()
+    )
+
+
 def messages_after(
     tenant: Tenant, conversation: Conversation, after_id: int, *, include_notes: bool, limit: int = 500
 ) -> QuerySet[Message]:

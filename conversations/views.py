@@ -259,18 +259,6 @@ def _visitor_id(request: HttpRequest) -> str | None:
     return visitor_id_from_cookie(request.COOKIES.get(COOKIE_NAME))
 
 
-def _visitor_conversation(tenant: Tenant, visitor_id: str) -> Conversation | None:
-    """The visitor's latest conversation with this tenant that is not resolved."""
-    return (
-        Conversation.objects.for_tenant(tenant)
-        .filter(kind=Conversation.Kind.CUSTOMER, visitor_id=visitor_id)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .select_related("contact")
-        .order_by("-last_activity_at", "-id")
-        .first()
-    )
-
-
 def _set_visitor_cookie(request: HttpRequest, response: HttpResponse, visitor_id: str) -> None:
     secure = request.is_secure()
     # Signed exactly as visitors.visitor_id_from_cookie (and so the websocket) verifies it.
@@ -316,7 +304,7 @@ def _visitor_page(
 def visitor_chat(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = _public_tenant(slug)
     visitor_id = _visitor_id(request) or new_visitor_id()
-    conversation = _visitor_conversation(tenant, visitor_id)
+    conversation = selectors.visitor_conversation_latest(tenant, visitor_id)
     if conversation is None:
         conversation = services.conversation_start_visitor(tenant, visitor_id)
     contact = conversation.contact
@@ -348,7 +336,7 @@ def visitor_profile(request: HttpRequest, slug: str) -> HttpResponse:
     if not _same_origin(request):
         return HttpResponseForbidden("Cross-origin request refused.")
     visitor_id = _visitor_id(request)
-    conversation = _visitor_conversation(tenant, visitor_id) if visitor_id else None
+    conversation = selectors.visitor_conversation_latest(tenant, visitor_id) if visitor_id else None
     if conversation is None:
         return redirect("visitor-chat", slug=tenant.slug)
     form = VisitorProfileForm(request.POST)

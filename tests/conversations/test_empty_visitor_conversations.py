@@ -430,3 +430,47 @@ async def test_a_visitor_whose_open_page_outlived_the_prune_writes_into_a_new_co
     )()
     assert stored[0] == ("user", "still there?") and [role for role, _ in stored] == ["user", "assistant"]
     await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_pruned_page_goes_on_in_the_visitors_other_open_conversation_counted_once(tenant_world: Any) -> None:
+    from morvo.models import ThrottleWindow
+
+    client = Client()
+    slug = tenant_world.tenant.slug
+    page = await database_sync_to_async(client.get)(f"/c/{slug}/")
+    cookie = page.cookies[COOKIE_NAME].value
+    visitor_id = visitor_id_from_cookie(cookie)
+    pruned = await database_sync_to_async(Conversation.objects.for_tenant(tenant_world.tenant).get)()
+
+    def other_tab() -> Conversation:
+        conversation = services.conversation_start_visitor(tenant_world.tenant, visitor_id)
+        services.message_post(tenant_world.tenant, conversation, content="written in the other tab")
+        return conversation
+
+    other = await database_sync_to_async(other_tab)()
+    headers = [(b"cookie", f"{COOKIE_NAME}={cookie}".encode())]
+    socket = WebsocketCommunicator(application, f"/ws/chat/{pruned.pk}/", headers=headers)
+    assert (await socket.connect())[0]
+    assert (await socket.receive_json_from(timeout=10))["type"] == "status"
+    await database_sync_to_async(aged)(pruned, 25)
+    assert await database_sync_to_async(services.empty_visitor_conversations_prune)() == 1
+
+    await socket.send_json_to({"type": "user_message", "content": "still there?", "client_message_id": "c-7"})
+    frames = []
+    while not any(frame["type"] == "ack" for frame in frames):
+        frames.append(await socket.receive_json_from(timeout=30))
+        assert len(frames) < 10
+    await socket.disconnect()
+
+    moved = next(frame for frame in frames if frame["type"] == "conversation")
+    assert moved["id"] == other.pk, "no second conversation for the same visitor"
+    assert await database_sync_to_async(Conversation.objects.for_tenant(tenant_world.tenant).count)() == 1
+    stored = await database_sync_to_async(
+        lambda: list(Message.objects.all_tenants().filter(conversation=other, role="user").values_list("content"))
+    )()
+    assert stored == [("written in the other tab",), ("still there?",)]
+    hits = await database_sync_to_async(
+        lambda: sum(ThrottleWindow.objects.filter(key=f"chat:visitor:{visitor_id}").values_list("hits", flat=True))
+    )()
+    assert hits == 1, "the moved message counts once against the visitor's rate"
