@@ -57,7 +57,6 @@ percentile = bp.percentile
 summary_ms = bp.summary_ms
 HOST = bp.HOST
 LOG_DIR: Path = bp.LOG_DIR
-RESULTS_DIR: Path = bp.RESULTS_DIR
 
 CONVERSATION_TITLE = "bench-chat"
 COOKIE_NAME = "morvo_visitor"  # conversations.visitors.COOKIE_NAME (not imported: no Django here)

@@ -692,7 +692,7 @@ def start_web_and_worker(
     python = sys.executable
     worker_options = ["--concurrency", str(concurrency), "--hostname", f"bench-{label}{os.getpid()}@%h"]
     commands = {
-        "daphne": [python, "-m", "daphne", "-b", HOST, "-p", str(port), "morvo.asgi:application"],
+        "daphne": [python, "-m", "morvo.runtime.web", "-b", HOST, "-p", str(port), "morvo.asgi:application"],
         "worker": [python, "-m", "celery", "-A", "morvo", "worker", "--loglevel", "INFO", *worker_options],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -20,12 +20,14 @@ Runs in its own database (``morvo_bench_stock_alerts``) on the embedded server, 
 Celery workers on the embedded SQL broker (``--workers`` processes of ``--concurrency``).
 Prints a table with the targets, writes
 ``bench/results/stock_alerts-<timestamp>.json``; exit status 1 on errors (a lost or
-duplicated notification), 0 otherwise.
+duplicated notification, a channel notification not delivered, a provider reached twice for
+one recipient), 0 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -36,10 +38,19 @@ from pathlib import Path
 from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-RESULTS_DIR = BASE_DIR / "bench" / "results"
-BENCH_VAR_DIR = BASE_DIR / "var" / "bench"
-LOG_DIR = BENCH_VAR_DIR / "logs"
-PGDATA = Path(os.environ.get("MORVO_EMBEDDED_PGDATA", BASE_DIR / "var" / "pgdata")).resolve()
+# Run as a script, bench/ comes first on sys.path, where bench/platform.py would shadow the
+# standard library's ``platform``: drop it before anything imports that.
+sys.path[:] = [str(BASE_DIR)] + [p for p in sys.path if Path(p or ".").resolve() != BASE_DIR / "bench"]
+
+_spec = importlib.util.spec_from_file_location("morvo_bench_platform", BASE_DIR / "bench" / "platform.py")
+assert _spec is not None and _spec.loader is not None
+bp = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bp
+_spec.loader.exec_module(bp)
+
+say = bp.say
+RESULTS_DIR: Path = bp.RESULTS_DIR
+LOG_DIR: Path = bp.LOG_DIR
 DATABASE = "morvo_bench_stock_alerts"
 TENANT_SLUG = "bench-stock-alerts"
 CHANNELS = ["web", "whatsapp", "telegram", "sms"]
@@ -47,33 +58,11 @@ CHANNELS = ["web", "whatsapp", "telegram", "sms"]
 TIME_TARGET_S = 60.0
 DUPLICATES_TARGET = 0
 
-sys.path[:] = [str(BASE_DIR)] + [p for p in sys.path if Path(p or ".").resolve() != BASE_DIR / "bench"]
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
 
 def environment(database: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        env.pop(name, None)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "morvo.settings",
-            "DATABASE_URL": "",
-            "MORVO_REDIS_URL": "",
-            "MORVO_DATABASE_NAME": database,
-            "MORVO_VAR_DIR": str(BENCH_VAR_DIR),
-            "MORVO_EMBEDDED_PGDATA": str(PGDATA),
-            "PROMETHEUS_MULTIPROC_DIR": str(BENCH_VAR_DIR / "prometheus"),
-            "PYTHONUNBUFFERED": "1",
-            "DEBUG": "0",
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 50,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        }
-    )
-    return env
+    """The platform bench's environment for this database (no API is called here, so its
+    throttle rates do not matter)."""
+    return dict(bp.bench_environment(argparse.Namespace(database=database, throttle_rate="100000/s", debug=False)))
 
 
 def inbox_configs(provider_url: str, rate: int) -> dict[str, dict[str, Any]]:
@@ -220,16 +209,8 @@ def start_workers(env: dict[str, str], workers: int, concurrency: int) -> list[s
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    import signal
-
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        bp.stop_process(process, grace=30)
 
 
 def measure(tenant_id: int, alerts: int, timeout: float, providers: Any) -> dict[str, Any]:
@@ -429,14 +410,11 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     say(f"preparing {args.database}: {args.alerts} alerts over {args.products} products, channels {CHANNELS}")
-    sys.path.insert(0, str(BASE_DIR))
     from tests.fake_providers import FakeProviders
 
     providers = FakeProviders()
     try:
-        from morvo.celery import app
-
-        purged = app.control.purge() or 0  # an earlier run's backlog, if its workers stopped early
+        purged = bp.purge_broker()
         if purged:
             say(f"dropped {purged} tasks an earlier run left queued")
         prepared = prepare(args.alerts, args.products, providers.url, args.provider_rate)

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -55,7 +56,6 @@ say = bp.say
 summary_ms = bp.summary_ms
 HOST = bp.HOST
 LOG_DIR: Path = bp.LOG_DIR
-RESULTS_DIR: Path = bp.RESULTS_DIR
 
 INBOX_NAME = "bench-whatsapp"
 APP_SECRET = "bench-app-secret"
@@ -369,7 +369,8 @@ def verdict(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     cpu = figures.get("cpu_load_phase")
     if cpu:
         parts = ", ".join(f"{name} {value:.0f}%" for name, value in cpu.items() if name != "machine total")
-        row("CPU while posting (% of one core)", f"{parts}; machine {cpu['machine total']:.0f}% of 200%")
+        capacity = 100 * (os.cpu_count() or 1)
+        row("CPU while posting (% of one core)", f"{parts}; machine {cpu['machine total']:.0f}% of {capacity}%")
     if load["client_lag"]["p99_ms"] > 20:
         row("load client lag p99", f"{load['client_lag']['p99_ms']:.0f} ms (the client fell behind)")
     return rows
