@@ -2,9 +2,12 @@
 
 Values are Fernet tokens (AES-128-CBC with HMAC-SHA256) behind the prefix ``enc:v1:``. The
 keys come from ``FIELD_ENCRYPTION_KEYS`` (Fernet keys, comma-separated: the first encrypts,
-all decrypt, so a key is rotated by putting the new one first). Without it they are derived
-from ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` with HKDF, so rotating the secret key the
-way Django documents keeps these readable.
+all decrypt, so a key is rotated by putting the new one first). Without it the key is derived
+from ``SECRET_KEY`` with HKDF, and ``SECRET_KEY_FALLBACKS`` give keys that still decrypt, so
+rotating the secret key the way Django documents keeps these readable. The derived keys
+decrypt even once ``FIELD_ENCRYPTION_KEYS`` is set, so values written before it stay
+readable. ``manage.py secrets_reencrypt`` writes every stored secret again with the current
+first key; after it, an old key can be removed.
 
 A value that no key opens is left as it is (still encrypted, logged): the channel then fails
 closed (its signature checks and deliveries fail) and saving the row keeps the ciphertext,
@@ -39,7 +42,8 @@ def _derived_key(secret: str) -> bytes:
 def _fernet(keys: tuple[str, ...], secrets: tuple[str, ...]) -> Any:
     from cryptography.fernet import Fernet, MultiFernet
 
-    material = [key.encode() for key in keys] or [_derived_key(secret) for secret in secrets if secret]
+    # The first key encrypts: an explicit one if set, else the one derived from SECRET_KEY.
+    material = [key.encode() for key in keys] + [_derived_key(secret) for secret in secrets if secret]
     return MultiFernet([Fernet(key) for key in material])
 
 

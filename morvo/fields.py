@@ -24,19 +24,20 @@ class SecretsJSONField(models.JSONField):  # type: ignore[type-arg]
         kwargs["secret_keys"] = list(self.secret_keys)
         return name, path, args, kwargs
 
-    def _map(self, value: Any, change: Any) -> Any:
+    def _map(self, value: Any, change: Any, keys: Iterable[str] | None) -> Any:
         if not isinstance(value, dict):
             return value
         return {
-            key: change(item) if key in self.secret_keys and isinstance(item, str) and item else item
+            key: change(item) if (keys is None or key in keys) and isinstance(item, str) and item else item
             for key, item in value.items()
         }
 
     def get_prep_value(self, value: Any) -> Any:
-        return super().get_prep_value(self._map(value, crypto.encrypt))
+        return super().get_prep_value(self._map(value, crypto.encrypt, self.secret_keys))
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return self._map(super().from_db_value(value, expression, connection), crypto.decrypt)
+        # Every encrypted value is read back, also under a key no longer listed as secret.
+        return self._map(super().from_db_value(value, expression, connection), crypto.decrypt, None)
 
 
 class EncryptedCharField(models.CharField):  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ survive key rotation; a key that opens nothing fails closed and loses nothing.""
 from __future__ import annotations
 
 import importlib
+import io
 from typing import Any
 
 import pytest
@@ -149,3 +150,72 @@ def test_a_store_connections_secret_is_encrypted_and_never_sent_back_by_the_admi
     assert StoreConnection.objects.for_tenant(two_tenants.a.tenant).count() == 1
     # Another tenant's connection is a 404 in the admin.
     assert two_tenants.b.web.get(change).status_code == 404
+
+
+def test_setting_keys_for_the_first_time_keeps_old_secrets_and_the_command_moves_them(
+    two_tenants: Any, settings: Any
+) -> None:
+    from django.core.management import call_command
+
+    from crm.models import StoreConnection
+
+    settings.FIELD_ENCRYPTION_KEYS = []  # the default: a key derived from SECRET_KEY
+    inbox = make_inbox(two_tenants.a.tenant, "telegram")
+    store = StoreConnection.objects.for_tenant(two_tenants.a.tenant).create(
+        tenant=two_tenants.a.tenant,
+        name="Shop",
+        kind="woocommerce",
+        base_url="https://shop.example.com",
+        consumer_key="ck_1",
+        consumer_secret="cs_secret",
+    )
+    derived_ciphertext = stored_config(inbox)["bot_token"]
+
+    new = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    assert (
+        Inbox.objects.for_tenant(two_tenants.a.tenant).get(pk=inbox.pk).config["bot_token"] == "123456:fake-bot-token"
+    )
+
+    out = io.StringIO()
+    call_command("secrets_reencrypt", stdout=out)
+    assert "conversations.Inbox: 1 rows written again" in out.getvalue()
+    assert "crm.StoreConnection: 1 rows written again" in out.getvalue()
+    assert stored_config(inbox)["bot_token"] != derived_ciphertext
+    # Written with the new key: readable by it alone, not by the derived key.
+    assert Fernet(new.encode()).decrypt(stored_config(inbox)["bot_token"][len(crypto.PREFIX) :].encode()) == (
+        b"123456:fake-bot-token"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT consumer_secret FROM crm_storeconnection WHERE id = %s", [store.pk])
+        stored_secret = cursor.fetchone()[0]
+    assert Fernet(new.encode()).decrypt(stored_secret[len(crypto.PREFIX) :].encode()) == b"cs_secret"
+
+
+def test_the_command_keeps_what_no_key_opens_and_says_so(two_tenants: Any, settings: Any) -> None:
+    from django.core.management import call_command
+
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    inbox = make_inbox(two_tenants.a.tenant, "telegram")
+    ciphertext = stored_config(inbox)["secret_token"]
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key was lost
+
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("secrets_reencrypt", stdout=io.StringIO(), stderr=err)
+
+    assert exit_info.value.code == 1
+    assert "conversations.Inbox: 2 values no key opens" in err.getvalue()  # bot_token and secret_token
+    assert stored_config(inbox)["secret_token"] == ciphertext
+
+
+def test_a_value_encrypted_under_a_key_no_longer_listed_as_secret_is_read_in_plain_text(two_tenants: Any) -> None:
+    import json
+
+    inbox = make_inbox(two_tenants.a.tenant, "whatsapp")
+    raw = stored_config(inbox)
+    raw["retired_secret"] = crypto.encrypt("still-mine")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE conversations_inbox SET config = %s::jsonb WHERE id = %s", [json.dumps(raw), inbox.pk])
+
+    assert Inbox.objects.for_tenant(two_tenants.a.tenant).get(pk=inbox.pk).config["retired_secret"] == "still-mine"
