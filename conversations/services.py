@@ -1547,10 +1547,8 @@ def inbox_delete(tenant: Tenant, inbox_id: int) -> bool:
     with transaction.atomic():
         inbox = Inbox.objects.for_tenant(tenant).select_for_update().get(pk=inbox_id)
         if Conversation.objects.for_tenant(tenant).filter(inbox=inbox).exists():
-            Inbox.objects.for_tenant(tenant).filter(pk=inbox.pk).update(is_active=False)
-            from conversations.webhooks import inbox_cache_clear
-
-            inbox_cache_clear()
+            inbox.is_active = False
+            inbox.save(update_fields=["is_active"])  # its post_save clears the webhooks' inbox cache
             return False
         inbox.delete()
         return True

@@ -997,6 +997,7 @@ def stock_alerts_notify(tenant: Tenant, product_id: int, *, batch_size: int | No
                 .filter(product_id=product_id, status=StockAlert.Status.PENDING)
                 .exclude(pk__in=failed_ids)
                 .select_related("contact", "conversation", "conversation__inbox")
+                .defer("conversation__inbox__config")  # its secrets are not needed: not decrypted
                 .select_for_update(skip_locked=True, of=("self",))
                 .order_by("id")[:batch_size]
             )

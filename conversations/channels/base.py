@@ -110,7 +110,9 @@ ATTACHMENT_KINDS = ("image", "audio", "voice", "video", "document", "sticker", "
 def attachment(kind: str, **fields: Any) -> dict[str, str]:
     """One thing a customer sent (a photo, a voice note, a location…), as a message's
     ``attachments`` entry: its kind and the provider's references (an id, a URL, a MIME type,
-    coordinates), empty ones left out."""
+    coordinates), empty ones left out. Meta's and Chatwoot's ``file`` is a document; a kind
+    not known here is a ``file``."""
+    kind = "document" if kind == "file" else kind
     found = {"type": kind if kind in ATTACHMENT_KINDS else "file"}
     for name, value in fields.items():
         if value is not None and value != "":

@@ -121,7 +121,7 @@ class ChatwootChannel(Channel):
         text = text_of(payload.get("content"))
         attachments = [
             attachment(
-                {"file": "document"}.get(str(found.get("file_type")), str(found.get("file_type"))),
+                str(found.get("file_type")),
                 url=found.get("data_url"),
                 latitude=found.get("coordinates_lat"),
                 longitude=found.get("coordinates_long"),

@@ -5,8 +5,9 @@ milliseconds on a busy database), as much again as storing the event. A webhook 
 acknowledged as soon as its event is committed; the publishing happens on a background
 thread of the web process, which gathers the events of the last few milliseconds and
 publishes one task per tenant for them. Under a burst it publishes at most
-``1 / MIN_PUBLISH_INTERVAL`` times a second, so one broker transaction carries many events
-instead of a few: the publishing thread shares the interpreter with the requests, and fewer,
+``1 / MIN_PUBLISH_INTERVAL`` times a second unless a publication is full (``BATCH_LIMIT``
+events, when the next goes at once), so one broker transaction carries many events instead of
+a few: the publishing thread shares the interpreter with the requests, and fewer,
 larger publications leave them more of it. After a quiet spell the first event is published
 at once. The event row is the durable record: if the process dies before
 publishing, the beat job (``channels_flush_task``) finds the event still pending and
@@ -75,7 +76,9 @@ def _run() -> None:
     last_published = 0.0
     while True:
         batches = _gather(last_published)
-        last_published = time.monotonic()
+        # A full batch means more are waiting: the next one goes at once, not after the pause.
+        full = sum(len(event_ids) for event_ids in batches.values()) >= BATCH_LIMIT
+        last_published = 0.0 if full else time.monotonic()
         for tenant_id, event_ids in batches.items():
             try:
                 _publish_batch(tenant_id, event_ids)

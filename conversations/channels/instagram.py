@@ -56,7 +56,7 @@ class InstagramChannel(MetaChannel):
             text = text_of(message.get("text"))
             attachments = [
                 attachment(
-                    {"file": "document"}.get(str(found.get("type")), str(found.get("type"))),
+                    str(found.get("type")),
                     url=(found.get("payload") or {}).get("url") if isinstance(found.get("payload"), dict) else None,
                 )
                 for found in message.get("attachments") or []

@@ -710,6 +710,34 @@ def test_the_publisher_gathers_events_per_tenant():
     assert dispatch._gather(0.0, events) == {3: [30]}
 
 
+def test_after_a_full_publication_the_publisher_does_not_pause(monkeypatch):
+    from conversations.channels import dispatch
+
+    class Stop(Exception):
+        pass
+
+    full = {1: list(range(dispatch.BATCH_LIMIT - 1)), 2: [500]}
+    rounds = [full, full, {1: [900]}, {1: [901]}]
+    seen: list[float] = []
+
+    def gather(last_published: float) -> dict[int, list[int]]:
+        seen.append(last_published)
+        if not rounds:
+            raise Stop
+        return rounds.pop(0)
+
+    published: list[tuple[int, int]] = []
+    monkeypatch.setattr(dispatch, "_gather", gather)
+    monkeypatch.setattr(dispatch, "_publish_batch", lambda tenant_id, ids: published.append((tenant_id, len(ids))))
+    with pytest.raises(Stop):
+        dispatch._run()
+
+    # After each full batch the next gather does not wait out MIN_PUBLISH_INTERVAL (it is
+    # told no publication happened); after a partial one it does.
+    assert seen[:3] == [0.0, 0.0, 0.0] and seen[3] > 0.0 and seen[4] > 0.0
+    assert published[:4] == [(1, dispatch.BATCH_LIMIT - 1), (2, 1), (1, dispatch.BATCH_LIMIT - 1), (2, 1)]
+
+
 def test_the_publisher_publishes_at_once_after_a_quiet_spell_and_paces_itself_under_a_burst():
     import queue
     import threading
