@@ -10,7 +10,6 @@ Either way the result has one shape (``LEAD_FIELDS``) and is stored through
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -107,7 +106,6 @@ def qualify_offline(texts: list[str], analyses: list[Analysis]) -> dict[str, Any
 
 def qualification_store(tenant: Any, conversation: Any, lead: dict[str, Any], source: str) -> Any:
     """Store ``lead`` on the conversation's contact (created for a web visitor if missing)."""
-    from crm.models import LeadQualification
     from crm.services import contact_for_conversation, lead_qualification_record
 
     contact = contact_for_conversation(tenant, conversation)
@@ -119,22 +117,12 @@ def qualification_store(tenant: Any, conversation: Any, lead: dict[str, Any], so
         "fit": int(lead["fit_score"]),
     }
     fields = {name: lead.get(name) for name in (*LEAD_FIELDS, "product_ids")}
-    labels = list(lead.get("labels") or [])
-    latest = LeadQualification.objects.for_tenant(tenant).filter(contact=contact).order_by("-created_at", "-id").first()
-    if latest is not None and _same_reading(latest, scores, fields, labels, source):
-        # The message changed nothing in the reading: the history keeps changes, not repeats.
-        return latest
-    return lead_qualification_record(tenant, contact, scores=scores, fields=fields, labels=labels, source=source)
-
-
-def _same_reading(latest: Any, scores: dict[str, int], fields: dict[str, Any], labels: list[str], source: str) -> bool:
-    from crm.services import label_names_clean
-
-    stored_fields = {name: latest.fields.get(name) for name in fields}
-    # Stored JSON turns tuples into lists and Decimals into strings: compare as JSON.
-    return (
-        latest.source == source
-        and latest.scores == scores
-        and json.dumps(stored_fields, sort_keys=True, default=str) == json.dumps(fields, sort_keys=True, default=str)
-        and list(latest.labels) == label_names_clean(labels)
+    return lead_qualification_record(
+        tenant,
+        contact,
+        scores=scores,
+        fields=fields,
+        labels=list(lead.get("labels") or []),
+        source=source,
+        skip_unchanged=True,  # a message that changed nothing in the reading adds no history
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -495,11 +496,14 @@ def lead_qualification_record(
     fields: dict[str, Any],
     labels: list[str],
     source: str = "extraction",
+    skip_unchanged: bool = False,
 ) -> LeadQualification:
     """Record one qualification (a new row: earlier ones stay as the history). Scores are
     integers 0-100; the contact's ``lead_score`` becomes ``scores["overall"]`` or their mean.
     The labels are added to the contact. A contact with a score of 60 or more that is still a
-    lead becomes a qualified lead."""
+    lead becomes a qualified lead. With ``skip_unchanged``, a reading the same as the contact's
+    latest one (same source, scores, labels and values of these fields) is not recorded again:
+    the latest is returned, so the history keeps changes, not repeats."""
     if contact.tenant_id != tenant.pk:
         raise Contact.DoesNotExist
     if not isinstance(scores, dict) or not scores:
@@ -510,8 +514,18 @@ def lead_qualification_record(
     if not isinstance(fields, dict):
         raise CrmError(_("Fields are an object."), "invalid_fields")
     names = label_names_clean(labels)
+    source = (source or "extraction")[:30]
     overall = _score_overall(scores)
     with transaction.atomic():
+        if skip_unchanged:
+            latest = (
+                LeadQualification.objects.for_tenant(tenant)
+                .filter(contact=contact)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if latest is not None and _same_reading(latest, scores, fields, names, source):
+                return latest
         qualification = LeadQualification.objects.for_tenant(tenant).create(
             tenant=tenant,
             contact=contact,
@@ -519,7 +533,7 @@ def lead_qualification_record(
             score=overall,
             fields=fields,
             labels=names,
-            source=(source or "extraction")[:30],
+            source=source,
         )
         changes: dict[str, Any] = {"lead_score": overall, "updated_at": timezone.now()}
         if overall >= 60 and contact.lifecycle_stage in (Contact.LifecycleStage.VISITOR, Contact.LifecycleStage.LEAD):
@@ -530,6 +544,19 @@ def lead_qualification_record(
         if names:
             contact_tag(tenant, contact, names)
     return qualification
+
+
+def _same_reading(
+    latest: LeadQualification, scores: dict[str, int], fields: dict[str, Any], labels: list[str], source: str
+) -> bool:
+    stored_fields = {name: latest.fields.get(name) for name in fields}
+    # Stored JSON turns tuples into lists and Decimals into strings: compare as JSON.
+    return (
+        latest.source == source
+        and latest.scores == scores
+        and json.dumps(stored_fields, sort_keys=True, default=str) == json.dumps(fields, sort_keys=True, default=str)
+        and list(latest.labels) == labels
+    )
 
 
 # --- Segments -------------------------------------------------------------------------------

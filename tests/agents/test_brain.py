@@ -413,6 +413,11 @@ def test_a_reading_that_did_not_change_adds_no_history_row(two_tenants):
     qualification_store(tenant, conversation, {**lead, "labels": ["interested"]}, "extraction")
     rows = list(LeadQualification.objects.for_tenant(tenant).order_by("id"))
     assert len(rows) == 5
+    # A source longer than the stored 30 characters is compared as stored: no repeat either.
+    long_source = "extraction-by-a-very-long-model-name"
+    kept = qualification_store(tenant, conversation, dict(lead), long_source)
+    assert qualification_store(tenant, conversation, dict(lead), long_source).pk == kept.pk
+    assert LeadQualification.objects.for_tenant(tenant).count() == 6
     assert [row.scores["engagement"] for row in rows] == [40, 60, 40, 40, 40]
     assert rows[-1].source == "extraction"
 
