@@ -185,10 +185,7 @@ class EmbeddedPostgresChannelLayer(postgres_core.PostgresChannelLayer):
         """The same, from synchronous code (a Celery task, a web thread's on-commit push),
         on Django's pooled connection: ``async_to_sync`` there would spin up an event loop,
         and with it a connection pool, for every send."""
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute(_GROUP_SEND.as_string(), self._group_send_params(group, message))
+        self.group_send_many_sync([(group, message)])
 
     def group_send_many_sync(self, sends: list[tuple[str, dict[str, typing.Any]]]) -> None:
         """Several group sends in one statement (a restock pushing hundreds of messages)."""

@@ -127,10 +127,9 @@ def broker_messages_prune(older_than_seconds: int = 3600) -> int:
     it, so without this the table grows by a row per task for ever. A message taken an hour
     ago has long been run (or, if its worker died, handed back as a new row). Returns how
     many were deleted; 0 when the broker is not the SQL one."""
-    from django.conf import settings
-    from django.db import connection
+    from morvo.broker import SCHEME
 
-    if not str(getattr(settings, "CELERY_BROKER_URL", "")).startswith("morvosql+"):
+    if not str(getattr(settings, "CELERY_BROKER_URL", "")).startswith(f"{SCHEME}+"):
         return 0
     if "kombu_message" not in connection.introspection.table_names():
         return 0
