@@ -337,6 +337,7 @@ class AutopilotSettingsForm(TenantScopedModelForm):
     impact_auth_token = forms.CharField(
         label=_("auth token"),
         required=False,
+        max_length=200,
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Leave empty to keep the saved token."),
     )

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from morvo.fields import EncryptedCharField
 from morvo.tenancy import TenantScopedModel
 
 ZERO = Decimal("0")
@@ -241,7 +242,8 @@ class AutopilotSettings(TenantScopedModel):
     # The Impact-style platform account.
     impact_base_url = models.URLField(_("platform base URL"), blank=True)
     impact_account_sid = models.CharField(_("account SID"), max_length=100, blank=True)
-    impact_auth_token = models.CharField(_("auth token"), max_length=200, blank=True)
+    # Stored encrypted (about 2.5 times the 200 characters the form allows, plus 100).
+    impact_auth_token = EncryptedCharField(_("auth token"), max_length=600, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""Secrets kept encrypted in the database (an inbox's provider tokens).
+"""Secrets kept encrypted in the database (an inbox's provider tokens, a store connection's
+secret, the ad platform's token).
 
 Values are Fernet tokens (AES-128-CBC with HMAC-SHA256) behind the prefix ``enc:v1:``. The
 keys come from ``FIELD_ENCRYPTION_KEYS`` (Fernet keys, comma-separated: the first encrypts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import models
+from django.db import migrations, models
 
 from morvo import crypto
 
@@ -51,3 +51,30 @@ class EncryptedCharField(models.CharField):  # type: ignore[type-arg]
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         return crypto.decrypt(value)
+
+
+def encrypt_existing(app_label: str, model_name: str, field_name: str) -> migrations.RunPython:
+    """The migration step after a field became encrypted (an ``AlterField`` to one of the
+    fields above): every row is saved once, so its value is stored encrypted. Reversed, the
+    values are read (decrypted) and written back in plain text, for the field without
+    encryption."""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        model = apps.get_model(app_label, model_name)
+        for row in model._base_manager.all().iterator():
+            row.save(update_fields=[field_name])
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        import json
+
+        model = apps.get_model(app_label, model_name)
+        field = model._meta.get_field(field_name)
+        is_json = isinstance(field, models.JSONField)
+        assignment = "%s::jsonb" if is_json else "%s"
+        statement = f"UPDATE {model._meta.db_table} SET {field.column} = {assignment} WHERE id = %s"  # noqa: S608
+        with schema_editor.connection.cursor() as cursor:
+            for row in model._base_manager.all().iterator():
+                value = getattr(row, field_name)
+                cursor.execute(statement, [json.dumps(value) if is_json else value, row.pk])
+
+    return migrations.RunPython(forwards, backwards)

@@ -5,23 +5,6 @@ from django.db import migrations
 import morvo.fields
 
 
-def encrypt_existing(apps, schema_editor):
-    """Save every store connection once: its secret is now stored encrypted."""
-    StoreConnection = apps.get_model("crm", "StoreConnection")
-    for connection in StoreConnection._base_manager.all().iterator():
-        connection.save(update_fields=["consumer_secret"])
-
-
-def decrypt_existing(apps, schema_editor):
-    StoreConnection = apps.get_model("crm", "StoreConnection")
-    table = StoreConnection._meta.db_table
-    with schema_editor.connection.cursor() as cursor:
-        for connection in StoreConnection._base_manager.all().iterator():
-            cursor.execute(
-                f"UPDATE {table} SET consumer_secret = %s WHERE id = %s", [connection.consumer_secret, connection.pk]
-            )
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("crm", "0004_store_connection"),
@@ -33,5 +16,5 @@ class Migration(migrations.Migration):
             name="consumer_secret",
             field=morvo.fields.EncryptedCharField(max_length=600, verbose_name="consumer secret"),
         ),
-        migrations.RunPython(encrypt_existing, decrypt_existing),
+        morvo.fields.encrypt_existing("crm", "StoreConnection", "consumer_secret"),
     ]

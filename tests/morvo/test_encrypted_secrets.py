@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -108,10 +109,36 @@ def test_the_migration_encrypts_configs_written_before_it(two_tenants: Any) -> N
     assert stored_config(inbox)["api_access_token"] == "fake-chatwoot-api-token"
 
     migration = importlib.import_module("conversations.migrations.0004_inbox_config_secrets_encrypted")
-    migration.encrypt_existing(apps, None)
+    step = migration.Migration.operations[-1]
+    step.code(apps, SimpleNamespace(connection=connection))
 
     assert crypto.is_encrypted(stored_config(inbox)["api_access_token"])
     assert Inbox.objects.for_tenant(two_tenants.a.tenant).get(pk=inbox.pk).config == plain
+    # Reversed, the configs are written back in plain text.
+    step.reverse_code(apps, SimpleNamespace(connection=connection))
+    assert stored_config(inbox) == plain
+
+
+def test_the_ad_platform_token_is_encrypted_at_rest_and_its_migration_goes_both_ways(two_tenants: Any) -> None:
+    from campaigns.models import AutopilotSettings
+
+    tenant = two_tenants.a.tenant
+    row = AutopilotSettings.objects.for_tenant(tenant).create(tenant=tenant, impact_auth_token="impact-secret-token")
+
+    def stored() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT impact_auth_token FROM campaigns_autopilotsettings WHERE id = %s", [row.pk])
+            return str(cursor.fetchone()[0])
+
+    assert crypto.is_encrypted(stored()) and "impact-secret-token" not in stored()
+    assert AutopilotSettings.objects.for_tenant(tenant).get(pk=row.pk).impact_auth_token == "impact-secret-token"
+
+    step = importlib.import_module("campaigns.migrations.0002_impact_auth_token_encrypted").Migration.operations[-1]
+    step.reverse_code(apps, SimpleNamespace(connection=connection))
+    assert stored() == "impact-secret-token"
+    step.code(apps, SimpleNamespace(connection=connection))
+    assert crypto.is_encrypted(stored())
+    assert AutopilotSettings.objects.for_tenant(tenant).get(pk=row.pk).impact_auth_token == "impact-secret-token"
 
 
 def test_a_store_connections_secret_is_encrypted_and_never_sent_back_by_the_admin(two_tenants: Any) -> None:
